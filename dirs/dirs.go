@@ -1,0 +1,96 @@
+// Package dirs says where podbox keeps its files for one user.
+//
+// Two trees exist, following the XDG base directory specification:
+//
+//   - Runtime state (sockets, runsc state, pinned network namespaces) lives under
+//     $XDG_RUNTIME_DIR/podbox, or /tmp/podbox-$UID when XDG_RUNTIME_DIR is unset (CI
+//     runners and `su` sessions often have none). It is mode 0700 and does not
+//     survive a reboot, like the sandboxes it describes.
+//   - Persistent state (images, pod records, logs) lives under
+//     $XDG_DATA_HOME/podbox, default ~/.local/share/podbox, and survives both a
+//     supervisor restart and a reboot.
+//
+// Every path podbox uses is derived here, so a newcomer finds the whole on-disk
+// layout in one file.
+package dirs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// Dirs is the on-disk layout of one user's podbox.
+type Dirs struct {
+	// Runtime is the per-boot directory (sockets, runsc --root, netns pins).
+	Runtime string
+	// Data is the persistent directory (images, pods, logs).
+	Data string
+}
+
+// FromEnv resolves the layout from the environment of the calling user.
+func FromEnv() (Dirs, error) {
+	runtime := os.Getenv("XDG_RUNTIME_DIR")
+	if runtime != "" {
+		runtime = filepath.Join(runtime, "podbox")
+	} else {
+		runtime = filepath.Join(os.TempDir(), "podbox-"+strconv.Itoa(os.Getuid()))
+	}
+	data := os.Getenv("XDG_DATA_HOME")
+	if data == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return Dirs{}, fmt.Errorf("cannot find a data directory: set XDG_DATA_HOME or HOME: %w", err)
+		}
+		data = filepath.Join(home, ".local", "share")
+	}
+	return Dirs{Runtime: runtime, Data: filepath.Join(data, "podbox")}, nil
+}
+
+// Socket is the unix socket the supervisor serves its Kubernetes-shaped API on.
+func (d Dirs) Socket() string { return filepath.Join(d.Runtime, "podbox.sock") }
+
+// DaemonLock is held (flock) by the running supervisor for its whole life, so at
+// most one supervisor runs per user.
+func (d Dirs) DaemonLock() string { return filepath.Join(d.Runtime, "daemon.lock") }
+
+// DaemonLog receives the output of a supervisor started in the background.
+func (d Dirs) DaemonLog() string { return filepath.Join(d.Data, "daemon.log") }
+
+// RunscRoot is runsc's --root: its state files and control sockets.
+func (d Dirs) RunscRoot() string { return filepath.Join(d.Runtime, "runsc") }
+
+// Netns holds one pinned network namespace file per pod.
+func (d Dirs) Netns() string { return filepath.Join(d.Runtime, "netns") }
+
+// Images is the root of the content-addressed image store.
+func (d Dirs) Images() string { return filepath.Join(d.Data, "images") }
+
+// Pods holds one directory per pod: its record, bundles, overlay and logs.
+func (d Dirs) Pods() string { return filepath.Join(d.Data, "pods") }
+
+// Ensure creates the runtime directory (0700, checked to be ours) and the data
+// directory. A runtime directory in /tmp owned by someone else is refused, since
+// another user could otherwise plant a socket podbox would trust.
+func (d Dirs) Ensure() error {
+	if err := os.MkdirAll(d.Runtime, 0o700); err != nil {
+		return fmt.Errorf("create runtime directory: %w", err)
+	}
+	st, err := os.Stat(d.Runtime)
+	if err != nil {
+		return err
+	}
+	if err := checkOwned(d.Runtime, st); err != nil {
+		return err
+	}
+	if st.Mode().Perm() != 0o700 {
+		if err := os.Chmod(d.Runtime, 0o700); err != nil {
+			return fmt.Errorf("make %s private: %w", d.Runtime, err)
+		}
+	}
+	if err := os.MkdirAll(d.Data, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	return nil
+}
