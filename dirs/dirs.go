@@ -30,7 +30,14 @@ type Dirs struct {
 }
 
 // FromEnv resolves the layout from the environment of the calling user.
+//
+// PODBOX_RUNTIME_DIR and PODBOX_DATA_DIR, when set, are used as they are. The
+// supervisor gets them from the process that started it: inside podbox's user
+// namespace the uid reads 0, so it cannot derive the per-user defaults itself.
 func FromEnv() (Dirs, error) {
+	if r, d := os.Getenv(EnvRuntimeDir), os.Getenv(EnvDataDir); r != "" && d != "" {
+		return Dirs{Runtime: r, Data: d}, nil
+	}
 	runtime := os.Getenv("XDG_RUNTIME_DIR")
 	if runtime != "" {
 		runtime = filepath.Join(runtime, "podbox")
@@ -46,6 +53,18 @@ func FromEnv() (Dirs, error) {
 		data = filepath.Join(home, ".local", "share")
 	}
 	return Dirs{Runtime: runtime, Data: filepath.Join(data, "podbox")}, nil
+}
+
+// Environment variables that pin the layout (see FromEnv).
+const (
+	EnvRuntimeDir = "PODBOX_RUNTIME_DIR"
+	EnvDataDir    = "PODBOX_DATA_DIR"
+)
+
+// Export sets the variables that make FromEnv return d in child processes.
+func (d Dirs) Export() {
+	os.Setenv(EnvRuntimeDir, d.Runtime)
+	os.Setenv(EnvDataDir, d.Data)
 }
 
 // Socket is the unix socket the supervisor serves its Kubernetes-shaped API on.

@@ -1,0 +1,243 @@
+// Package apiserver serves the supervisor as the Kubernetes REST API for
+// pods, over a unix socket. Paths, objects, errors (metav1.Status) and the
+// exec stream protocol are Kubernetes' own, so client-go, and with it the
+// podbox CLI, speaks to podbox as to a cluster; nothing podbox-specific
+// crosses this boundary.
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"podbox.dev/podbox/pod"
+	"podbox.dev/podbox/supervisor"
+)
+
+// Server is the HTTP face of a supervisor.
+type Server struct {
+	sup     *supervisor.Supervisor
+	version Version
+	mux     *http.ServeMux
+}
+
+// Version is what GET /version reports.
+type Version struct {
+	Podbox string `json:"gitVersion"`
+	GVisor string `json:"gvisorVersion"`
+}
+
+// New returns a server for sup.
+func New(sup *supervisor.Supervisor, v Version) *Server {
+	s := &Server{sup: sup, version: v, mux: http.NewServeMux()}
+	const pods = "/api/v1/namespaces/{ns}/pods"
+	s.mux.HandleFunc("GET /version", s.getVersion)
+	s.mux.HandleFunc("GET /api/v1/pods", s.listPods)
+	s.mux.HandleFunc("GET "+pods, s.listPods)
+	s.mux.HandleFunc("POST "+pods, s.createPod)
+	s.mux.HandleFunc("GET "+pods+"/{name}", s.getPod)
+	s.mux.HandleFunc("DELETE "+pods+"/{name}", s.deletePod)
+	s.mux.HandleFunc("GET "+pods+"/{name}/log", s.podLogs)
+	s.mux.HandleFunc("GET "+pods+"/{name}/exec", s.podExec)
+	s.mux.HandleFunc("POST "+pods+"/{name}/exec", s.podExec)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Serve accepts connections on a unix socket at path (mode 0600) until ctx
+// ends. A stale socket from a dead supervisor is replaced; the caller holds
+// the supervisor lock, so no live one can own it.
+func (s *Server) Serve(ctx context.Context, path string) error {
+	_ = os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return err
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+	err = srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) getVersion(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.version)
+}
+
+func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
+	list := &corev1.PodList{Items: s.sup.List(r.PathValue("ns"))}
+	list.APIVersion, list.Kind = "v1", "PodList"
+	for i := range list.Items {
+		list.Items[i].APIVersion, list.Items[i].Kind = "", ""
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) createPod(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 3<<20))
+	if err != nil {
+		writeError(w, apierrors.NewBadRequest(err.Error()))
+		return
+	}
+	pods, err := pod.Decode(body, "request body")
+	if err != nil {
+		writeError(w, apierrors.NewBadRequest(err.Error()))
+		return
+	}
+	if len(pods) != 1 {
+		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("expected one Pod in the request body, got %d", len(pods))))
+		return
+	}
+	p := pods[0]
+	ns := r.PathValue("ns")
+	if p.Namespace == "" {
+		p.Namespace = ns
+	}
+	if p.Namespace != ns {
+		writeError(w, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request"))
+		return
+	}
+	created, err := s.sup.Create(p)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writePod(w, http.StatusCreated, created)
+}
+
+func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
+	p, err := s.sup.Get(r.PathValue("ns"), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writePod(w, http.StatusOK, p)
+}
+
+func (s *Server) deletePod(w http.ResponseWriter, r *http.Request) {
+	var opts metav1.DeleteOptions
+	if body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20)); len(body) > 0 {
+		if err := json.Unmarshal(body, &opts); err != nil {
+			writeError(w, apierrors.NewBadRequest("DeleteOptions: "+err.Error()))
+			return
+		}
+	}
+	if g := r.URL.Query().Get("gracePeriodSeconds"); g != "" && opts.GracePeriodSeconds == nil {
+		n, err := strconv.ParseInt(g, 10, 64)
+		if err != nil {
+			writeError(w, apierrors.NewBadRequest("gracePeriodSeconds: "+err.Error()))
+			return
+		}
+		opts.GracePeriodSeconds = &n
+	}
+	p, err := s.sup.Delete(r.PathValue("ns"), r.PathValue("name"), opts.GracePeriodSeconds)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writePod(w, http.StatusOK, p)
+}
+
+func (s *Server) podLogs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	opts := supervisor.LogOptions{
+		Container:  q.Get("container"),
+		Follow:     q.Get("follow") == "true",
+		Timestamps: q.Get("timestamps") == "true",
+		TailLines:  -1,
+	}
+	if t := q.Get("tailLines"); t != "" {
+		n, err := strconv.ParseInt(t, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, apierrors.NewBadRequest("tailLines must be a non-negative number"))
+			return
+		}
+		opts.TailLines = n
+	}
+	if q.Get("previous") == "true" {
+		c := opts.Container
+		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", c, r.PathValue("name"))))
+		return
+	}
+	// Errors must be reported before the first byte of the stream; the
+	// supervisor validates before writing, so defer the header until then.
+	lw := &lazyWriter{w: w}
+	err := s.sup.Logs(r.Context(), r.PathValue("ns"), r.PathValue("name"), opts, lw)
+	if err != nil && !lw.started {
+		writeError(w, err)
+		return
+	}
+	lw.start()
+}
+
+// lazyWriter sends the 200 header with the first byte, and flushes every
+// write so `logs -f` shows lines as they come.
+type lazyWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyWriter) start() {
+	if !l.started {
+		l.w.Header().Set("Content-Type", "text/plain")
+		l.w.WriteHeader(http.StatusOK)
+		l.started = true
+	}
+}
+
+func (l *lazyWriter) Write(b []byte) (int, error) {
+	l.start()
+	return l.w.Write(b)
+}
+
+func (l *lazyWriter) Flush() {
+	if f, ok := l.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func writePod(w http.ResponseWriter, code int, p *corev1.Pod) {
+	p.APIVersion, p.Kind = "v1", "Pod"
+	writeJSON(w, code, p)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers with a metav1.Status, as the API server does.
+func writeError(w http.ResponseWriter, err error) {
+	var st apierrors.APIStatus
+	if !errors.As(err, &st) {
+		st = apierrors.NewInternalError(err)
+	}
+	status := st.Status()
+	status.APIVersion, status.Kind = "v1", "Status"
+	writeJSON(w, int(status.Code), status)
+}

@@ -1,0 +1,36 @@
+// Command podbox-pause is the root process of every pod sandbox, the
+// equivalent of Kubernetes' pause container. It holds the sandbox (and with
+// it the pod's netstack, hostname and IPC) while app containers come and go,
+// reaps processes re-parented to it, and exits on SIGTERM or SIGINT.
+//
+// It is a separate, small static binary because it runs inside every sandbox:
+// podbox's own binary would pull hundreds of package initialisers into each pod.
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	for s := range sigs {
+		if s != syscall.SIGCHLD {
+			os.Exit(0)
+		}
+		reap()
+	}
+}
+
+// reap collects every exited child without blocking.
+func reap() {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"podbox.dev/podbox/apiserver"
+	"podbox.dev/podbox/dirs"
+	"podbox.dev/podbox/image"
+	"podbox.dev/podbox/rootless"
+	"podbox.dev/podbox/sandbox"
+	"podbox.dev/podbox/supervisor"
+)
+
+// version is podbox's version; the Makefile sets it with -ldflags.
+var version = ""
+
+func podboxVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+func daemonCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "daemon",
+		Usage: "run the supervisor of your pods in the foreground",
+		Description: "The supervisor owns all pods of the calling user and serves the podbox API on a\n" +
+			"unix socket. Other commands start it in the background when it is not running;\n" +
+			"run it yourself to watch its log or to run it under a service manager.",
+		Action: func(c *cli.Context) error { return runDaemon(c.Context, c.App.ErrWriter) },
+	}
+}
+
+// runDaemon checks the host, re-enters itself in podbox's user and mount
+// namespace, and there runs the supervisor and its API server until
+// SIGTERM/SIGINT.
+func runDaemon(ctx context.Context, stderr io.Writer) error {
+	d, err := dirs.FromEnv()
+	if err != nil {
+		return err
+	}
+	if !rootless.Inside() {
+		if err := d.Ensure(); err != nil {
+			return err
+		}
+		if _, err := locateSandboxBinaries(); err != nil {
+			return err
+		}
+		d.Export()
+		code, err := rootless.Enter(stderr)
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return cli.Exit("", code)
+		}
+		return nil
+	}
+	return serve(ctx, d)
+}
+
+type sandboxBinaries struct{ runsc, pause string }
+
+func locateSandboxBinaries() (sandboxBinaries, error) {
+	var b sandboxBinaries
+	var err error
+	if b.runsc, err = sandbox.LocateRunsc(); err != nil {
+		return b, err
+	}
+	if err = sandbox.CheckVersion(b.runsc); err != nil {
+		return b, err
+	}
+	b.pause, err = sandbox.LocatePause()
+	return b, err
+}
+
+func serve(ctx context.Context, d dirs.Dirs) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	lock, err := lockDaemon(d)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := rootless.Setup(filepath.Join(d.Runtime, ".probe")); err != nil {
+		return err
+	}
+	bins, err := locateSandboxBinaries()
+	if err != nil {
+		return err
+	}
+	store, err := image.Open(d.Images())
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, unix.SIGTERM, unix.SIGINT)
+	defer stop()
+	sup, err := supervisor.New(ctx, supervisor.Options{Dirs: d, Runsc: bins.runsc, Pause: bins.pause, Images: store, Log: log})
+	if err != nil {
+		return err
+	}
+	gv, _ := sandbox.Version(bins.runsc)
+	log.Info("podbox supervisor serving", "socket", d.Socket(), "runsc", bins.runsc, "gvisor", gv)
+	return apiserver.New(sup, apiserver.Version{Podbox: podboxVersion(), GVisor: gv}).Serve(ctx, d.Socket())
+}
+
+// errAlreadyRunning is what a second supervisor of the same user says.
+var errAlreadyRunning = errors.New("a podbox supervisor is already running for this user")
+
+// lockDaemon takes the per-user supervisor lock for the life of the process.
+func lockDaemon(d dirs.Dirs) (*os.File, error) {
+	f, err := os.OpenFile(d.DaemonLock(), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (lock %s)", errAlreadyRunning, d.DaemonLock())
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// daemonStartTimeout bounds how long a command waits for a supervisor it
+// started to answer.
+const daemonStartTimeout = 20 * time.Second
+
+// ensureDaemon makes sure the user's supervisor answers on its socket,
+// starting `podbox daemon` in the background (in its own session, log in
+// the data directory) if it does not. If that supervisor dies on start, its
+// own explanation (a host check, say) is returned.
+func ensureDaemon(ctx context.Context, d dirs.Dirs) error {
+	if socketAnswers(d.Socket()) {
+		return nil
+	}
+	if err := d.Ensure(); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(d.DaemonLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	offset, _ := logf.Seek(0, io.SeekEnd)
+	cmd := exec.Command(exe, "daemon")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the podbox supervisor: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(daemonStartTimeout)
+	for {
+		if socketAnswers(d.Socket()) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return fmt.Errorf("the podbox supervisor did not answer within %s; see %s", daemonStartTimeout, d.DaemonLog())
+		case <-exited:
+			out := logSince(d.DaemonLog(), offset)
+			if bytes.Contains(out, []byte(errAlreadyRunning.Error())) {
+				// Another command started it at the same moment: use that one.
+				exited = nil
+				continue
+			}
+			return fmt.Errorf("the podbox supervisor failed to start:\n%s", bytes.TrimSpace(out))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func socketAnswers(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func logSince(path string, offset int64) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(len(b)) < offset {
+		return b
+	}
+	return b[offset:]
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the versions of podbox and of the runsc it uses",
+		Action: func(c *cli.Context) error {
+			w := c.App.Writer
+			fmt.Fprintf(w, "podbox version: %s\n", podboxVersion())
+			fmt.Fprintf(w, "gVisor version required: %s\n", sandbox.ExpectedVersion())
+			path, err := sandbox.LocateRunsc()
+			if err != nil {
+				return err
+			}
+			got, err := sandbox.Version(path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "runsc: %s (gVisor %s)\n", path, got)
+			return sandbox.CheckVersion(path)
+		},
+	}
+}

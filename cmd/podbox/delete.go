@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+)
+
+// deletePollInterval is how often delete --wait asks whether a pod is gone.
+// The supervisor is local, so polling is cheap and a short interval keeps
+// `podbox delete` from adding visible latency once the pod has stopped.
+const deletePollInterval = 150 * time.Millisecond
+
+func deleteCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "delete",
+		Usage:     "stop and remove pods",
+		ArgsUsage: "pods NAME...",
+		Description: "Like kubectl delete for pods: each pod's containers get SIGTERM (after any\n" +
+			"preStop hook), then SIGKILL once the grace period ends. By default podbox\n" +
+			"waits until each pod is gone.\n\n" +
+			"Examples:\n" +
+			"  podbox delete pod web\n" +
+			"  podbox delete pods web db --grace-period=5\n" +
+			"  podbox delete pods --all --now",
+		Flags: []cli.Flag{
+			namespaceFlag(),
+			&cli.BoolFlag{Name: "all", Usage: "delete every pod in the namespace"},
+			&cli.IntFlag{Name: "grace-period", Value: -1, Usage: "seconds a pod gets to stop; -1 uses the pod's terminationGracePeriodSeconds, 0 only with --force"},
+			&cli.BoolFlag{Name: "now", Usage: "give pods one second to stop (--grace-period=1)"},
+			&cli.BoolFlag{Name: "force", Usage: "with --grace-period=0, remove pods at once without waiting for them to stop"},
+			&cli.BoolFlag{Name: "wait", Value: true, Usage: "wait until the pods are gone before returning"},
+			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long (0: wait as long as it takes)"},
+		},
+		Action: func(c *cli.Context) error {
+			opts, err := parseDeleteArgs(c)
+			if err != nil {
+				return err
+			}
+			cl, err := connect(c.Context)
+			if err != nil {
+				return err
+			}
+			return runDelete(c.Context, cl.pods, opts, c.App.Writer, c.App.ErrWriter, deletePollInterval)
+		},
+	}
+}
+
+// deleteOptions is a parsed `podbox delete` invocation.
+type deleteOptions struct {
+	namespace string
+	names     []string
+	all       bool
+	// grace is the grace period to send, or -1 to let the pod's own apply.
+	grace   int64
+	force   bool
+	wait    bool
+	timeout time.Duration
+}
+
+func parseDeleteArgs(c *cli.Context) (deleteOptions, error) {
+	opts := deleteOptions{
+		namespace: c.String("namespace"),
+		all:       c.Bool("all"),
+		grace:     int64(c.Int("grace-period")),
+		force:     c.Bool("force"),
+		wait:      c.Bool("wait"),
+		timeout:   c.Duration("timeout"),
+	}
+	if c.NArg() == 0 {
+		return opts, usageErrorf(c, "You must provide one or more resources by argument or filename.\nExample resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n   'pods my-pod'\n   'pods/my-pod'")
+	}
+	names, err := podArgs(c.Args().Slice())
+	if err != nil {
+		return opts, err
+	}
+	switch {
+	case opts.all && len(names) > 0:
+		return opts, fmt.Errorf("names cannot be given together with --all")
+	case !opts.all && len(names) == 0:
+		return opts, fmt.Errorf("resource(s) were provided, but no name was specified")
+	}
+	opts.names = names
+	// kubectl's rules, kept so that muscle memory does the same thing:
+	// --now is a one second grace period; a zero grace period needs --force
+	// (otherwise it is quietly one second, as a guard against losing data);
+	// --force alone means zero.
+	if c.Bool("now") {
+		if opts.grace != -1 {
+			return opts, fmt.Errorf("--now and --grace-period cannot be specified together")
+		}
+		opts.grace = 1
+	}
+	if opts.grace == 0 && !opts.force {
+		opts.grace = 1
+	}
+	if opts.force && opts.grace < 0 {
+		opts.grace = 0
+	}
+	return opts, nil
+}
+
+// runDelete deletes the named pods (all pods with --all), then waits for each
+// to be gone, printing `pod "NAME" deleted` per pod. A pod that cannot be
+// deleted is reported and the others are still deleted.
+func runDelete(ctx context.Context, pods typedcorev1.PodsGetter, opts deleteOptions, stdout, stderr io.Writer, poll time.Duration) error {
+	api := pods.Pods(opts.namespace)
+	names := opts.names
+	if opts.all {
+		list, err := api.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, p := range list.Items {
+			names = append(names, p.Name)
+		}
+		if len(names) == 0 {
+			fmt.Fprintf(stderr, "No resources found\n")
+			return nil
+		}
+	}
+
+	del := metav1.DeleteOptions{}
+	if opts.grace >= 0 {
+		del.GracePeriodSeconds = &opts.grace
+	}
+	verb := "deleted"
+	if opts.force && opts.grace == 0 {
+		verb = "force deleted"
+		fmt.Fprintln(stderr, "Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.")
+	}
+
+	// Every deletion is requested before waiting on any, so the pods stop
+	// in parallel and the wait is that of the slowest, not their sum.
+	type pending struct {
+		name string
+		uid  types.UID
+	}
+	var issued []pending
+	failed := false
+	for _, name := range names {
+		p, err := api.Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			err = api.Delete(ctx, name, del)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, errorMessage(err))
+			failed = true
+			continue
+		}
+		issued = append(issued, pending{name, p.UID})
+	}
+
+	if opts.wait && opts.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.timeout)
+		defer cancel()
+	}
+	for _, p := range issued {
+		if opts.wait {
+			if err := waitGone(ctx, api, p.name, p.uid, poll); err != nil {
+				if errors.Is(err, context.DeadlineExceeded) {
+					err = fmt.Errorf("timed out waiting for the condition on pods/%s", p.name)
+				}
+				fmt.Fprintln(stderr, errorMessage(err))
+				failed = true
+				continue
+			}
+		}
+		fmt.Fprintf(stdout, "pod %q %s\n", p.name, verb)
+	}
+	if failed {
+		return errReported
+	}
+	return nil
+}
+
+// waitGone polls until the pod is gone. A pod of the same name but another
+// UID is a new pod created meanwhile, so the deleted one counts as gone.
+func waitGone(ctx context.Context, api typedcorev1.PodInterface, name string, uid types.UID, poll time.Duration) error {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		p, err := api.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			return err
+		case uid != "" && p.UID != uid:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

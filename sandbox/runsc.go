@@ -1,0 +1,260 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+)
+
+// gvisorModule is the Go module runsc is built from.
+const gvisorModule = "gvisor.dev/gvisor"
+
+// WantVersion is the gVisor version podbox was built against. The Makefile
+// sets it with -ldflags; otherwise it is read from the build info.
+var WantVersion = ""
+
+// ExpectedVersion returns the gVisor version runsc must report.
+func ExpectedVersion() string {
+	if WantVersion != "" {
+		return WantVersion
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range bi.Deps {
+			if dep.Path == gvisorModule {
+				return dep.Version
+			}
+		}
+	}
+	return ""
+}
+
+// LocateRunsc finds runsc: next to the podbox executable first (how `make`
+// and `make install` lay it out), then on PATH.
+func LocateRunsc() (string, error) { return locate("runsc") }
+
+// LocatePause finds podbox-pause, the pods' root process, the same way.
+func LocatePause() (string, error) { return locate("podbox-pause") }
+
+func locate(name string) (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			p := filepath.Join(filepath.Dir(exe), name)
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+				return p, nil
+			}
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s not found next to the podbox executable or on PATH\n  fix: run `make` (builds bin/%s beside bin/podbox) or `make install`", name, name)
+}
+
+// Version runs `runsc --version` and returns the version it reports.
+func Version(path string) (string, error) {
+	out, err := exec.Command(path, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", path, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "runsc version "); ok {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", fmt.Errorf("%s --version printed no version: %q", path, out)
+}
+
+// CheckVersion refuses a runsc built from another gVisor version than podbox:
+// podbox relies on that version's flags, annotations and behaviour.
+func CheckVersion(path string) error {
+	want := ExpectedVersion()
+	got, err := Version(path)
+	if err != nil {
+		return err
+	}
+	if want == "" || got == want {
+		return nil
+	}
+	return fmt.Errorf("%s is runsc %s, but podbox needs runsc from gVisor %s\n  fix: rebuild it with `make` (CGO_ENABLED=0 go build gvisor.dev/gvisor/runsc at the version in go.mod) or put the matching runsc next to podbox", path, got, want)
+}
+
+// Runsc runs runsc commands with one set of global flags.
+type Runsc struct {
+	// Path of the runsc binary.
+	Path string
+	// Root is runsc's --root (state files and control sockets).
+	Root string
+	// OverlayDir receives the sandbox's rootfs overlay files (--overlay2=root:dir=...).
+	OverlayDir string
+	// LogFile collects runsc's own log (--log), for diagnosing failures.
+	LogFile string
+}
+
+func (r *Runsc) args(cmd ...string) []string {
+	a := []string{
+		"--root=" + r.Root,
+		"--ignore-cgroups",
+		"--network=sandbox",
+		"--overlay2=root:dir=" + r.OverlayDir,
+		// A go-built runsc has no sidecar binaries; booting from the same
+		// binary is this pinned version's supported fallback.
+		"--sidecar-usage-policy=LEGACY_DEPRECATED_SLOW_EMBEDDED_FALLBACK",
+	}
+	if r.LogFile != "" {
+		a = append(a, "--log="+r.LogFile)
+	}
+	return append(a, cmd...)
+}
+
+// Command returns an unstarted runsc command; callers that need stdio (start,
+// exec) wire it themselves.
+func (r *Runsc) Command(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, r.Path, r.args(args...)...)
+}
+
+// run runs a runsc command to completion and returns its stdout; a failure
+// carries runsc's stderr, which says what went wrong.
+func (r *Runsc) run(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := r.Command(ctx, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.Bytes(), fmt.Errorf("runsc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+// Create creates a container from the bundle. For the root (pause)
+// container runsc donates its own stdio to the container, so it gets
+// /dev/null for stdout and the runsc log for stderr: a pipe here would never
+// see EOF (the sandbox keeps the write end) and create would never return.
+func (r *Runsc) Create(ctx context.Context, id, bundle string) error {
+	cmd := r.Command(ctx, "create", "--bundle="+bundle, id)
+	return r.runWithLogStderr(cmd, "create "+id)
+}
+
+// Start starts a created container. stdout and stderr, when files, are
+// donated to the container (the sentry keeps them after runsc exits); runsc's
+// own complaints then land in the container's stderr too, and in the runsc log.
+func (r *Runsc) Start(ctx context.Context, id string, stdout, stderr *os.File) error {
+	cmd := r.Command(ctx, "start", id)
+	if stdout == nil && stderr == nil {
+		return r.runWithLogStderr(cmd, "start "+id)
+	}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("runsc start %s: %w%s", id, err, r.logTail())
+	}
+	return nil
+}
+
+// runWithLogStderr runs cmd with stdout on /dev/null and stderr appended to
+// the runsc log (files, never pipes: see Create), and explains a failure
+// with the end of that log.
+func (r *Runsc) runWithLogStderr(cmd *exec.Cmd, what string) error {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	cmd.Stdin, cmd.Stdout = null, null
+	if r.LogFile != "" {
+		logf, err := os.OpenFile(r.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		defer logf.Close()
+		cmd.Stderr = logf
+	}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("runsc %s: %w%s", what, err, r.logTail())
+	}
+	return nil
+}
+
+// logTail returns the last lines of the runsc log, to explain a failure.
+func (r *Runsc) logTail() string {
+	if r.LogFile == "" {
+		return ""
+	}
+	b, err := os.ReadFile(r.LogFile)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return ":\n" + strings.Join(lines, "\n")
+}
+
+// Wait blocks until the container's init process exits and returns its exit
+// status (128+signal for a signal, as a shell reports it).
+func (r *Runsc) Wait(ctx context.Context, id string) (int, error) {
+	out, err := r.run(ctx, "wait", id)
+	if err != nil {
+		return -1, err
+	}
+	var ws struct {
+		ExitStatus int `json:"exitStatus"`
+	}
+	if err := json.Unmarshal(out, &ws); err != nil {
+		return -1, fmt.Errorf("runsc wait %s: %q: %w", id, out, err)
+	}
+	return ws.ExitStatus, nil
+}
+
+// Kill sends a signal ("TERM", "KILL", or a number) to the container's init.
+func (r *Runsc) Kill(ctx context.Context, id, signal string) error {
+	_, err := r.run(ctx, "kill", id, signal)
+	return err
+}
+
+// Delete removes a container's state, stopping it if it still runs.
+func (r *Runsc) Delete(ctx context.Context, id string) error {
+	_, err := r.run(ctx, "delete", "--force", id)
+	return err
+}
+
+// State is the part of runsc's OCI state podbox reads.
+type State struct {
+	ID     string `json:"id"`
+	Status string `json:"status"` // created, running, stopped
+	Pid    int    `json:"pid"`    // the sandbox process
+}
+
+// State reports a container's state; errors.Is(err, ErrNotExist) when runsc
+// does not know it.
+func (r *Runsc) State(ctx context.Context, id string) (State, error) {
+	var st State
+	out, err := r.run(ctx, "state", id)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return st, fmt.Errorf("%w: %v", ErrNotExist, err)
+		}
+		return st, err
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		return st, fmt.Errorf("runsc state %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// ErrNotExist is returned for containers runsc does not know.
+var ErrNotExist = errors.New("container does not exist")
+
+// List returns the IDs of all containers in the root.
+func (r *Runsc) List(ctx context.Context) ([]string, error) {
+	out, err := r.run(ctx, "list", "--quiet")
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(out)), nil
+}

@@ -1,0 +1,128 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"podbox.dev/podbox/sandbox"
+)
+
+// pickContainer applies the API's rule: the container may be omitted only
+// when the pod has exactly one.
+func (r *runner) pickContainer(name string) (*containerRecord, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if name == "" {
+		if len(r.rec.Containers) != 1 {
+			names := make([]string, len(r.rec.Containers))
+			for i, c := range r.rec.Containers {
+				names[i] = c.Name
+			}
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: [%s]", r.name, strings.Join(names, " ")))
+		}
+		c := *r.rec.Containers[0]
+		return &c, nil
+	}
+	cr, _ := r.container(name)
+	if cr == nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", name, r.name))
+	}
+	c := *cr
+	return &c, nil
+}
+
+// logs serves a container's current log, following it while it runs.
+func (r *runner) logs(ctx context.Context, opts LogOptions, w io.Writer) error {
+	c, err := r.pickContainer(opts.Container)
+	if err != nil {
+		return err
+	}
+	if !c.Running && !c.Terminated {
+		reason := c.WaitingReason
+		if reason == "" {
+			reason = "ContainerCreating"
+		}
+		return apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", c.Name, r.name, reason))
+	}
+	stopped := func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		cur, _ := r.container(c.Name)
+		return !cur.Running || cur.RestartCount != c.RestartCount
+	}
+	err = readLog(ctx, r.logPath(c.Name, c.RestartCount), opts, w, stopped)
+	if errors.Is(err, os.ErrNotExist) {
+		return apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q has no logs", c.Name, r.name))
+	}
+	return err
+}
+
+// exec runs cmd in a running container with the container's environment,
+// working directory and user (as CRI exec does) and returns its exit code.
+func (r *runner) exec(ctx context.Context, container string, cmd []string, st Streams) (int, error) {
+	c, err := r.pickContainer(container)
+	if err != nil {
+		return -1, err
+	}
+	live := r.getLive(c.Name)
+	if !c.Running || live == nil {
+		return -1, apierrors.NewBadRequest(fmt.Sprintf("unable to upgrade connection: container not found (%q)", c.Name))
+	}
+	if len(cmd) == 0 {
+		return -1, apierrors.NewBadRequest("you must specify at least one command for the container")
+	}
+	procFile, err := r.writeExecProcess(live, cmd)
+	if err != nil {
+		return -1, apierrors.NewInternalError(err)
+	}
+	defer os.Remove(procFile)
+
+	x := r.runsc.Command(ctx, "exec", "--process="+procFile, live.id)
+	x.Stdin, x.Stdout, x.Stderr = st.Stdin, st.Stdout, st.Stderr
+	if x.Stdout == nil {
+		x.Stdout = io.Discard
+	}
+	if x.Stderr == nil {
+		x.Stderr = io.Discard
+	}
+	// The command may exit while the client still holds stdin open; don't
+	// wait for that stream beyond a moment.
+	x.WaitDelay = time.Second
+	err = x.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), nil
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		return x.ProcessState.ExitCode(), nil
+	}
+	if err != nil {
+		return -1, apierrors.NewInternalError(fmt.Errorf("exec in container %q: %w", c.Name, err))
+	}
+	return 0, nil
+}
+
+func (r *runner) writeExecProcess(live *liveContainer, cmd []string) (string, error) {
+	p := sandbox.ExecProcess(live.proc, cmd)
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(filepath.Join(r.dir, "bundles"), "exec-*.json")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	_, err = f.Write(b)
+	return f.Name(), err
+}

@@ -1,0 +1,13 @@
+// Package supervisor owns the pods of one user: it starts each pod as a
+// sandbox, watches its containers, keeps its status the way the kubelet
+// computes it, and stops it on deletion. It runs outside the sandboxes, so a
+// workload cannot tamper with what the user is told about it.
+//
+// The data path is one way: a validated Pod comes in (Create), a runner
+// drives it through an ordered list of start actions (pull images, create
+// the network, start the sandbox, start the containers), facts about
+// containers flow into the runner's record, and the API-visible status is
+// derived from that record by pure functions in status.go. Each pod's record
+// has one owner, its runner; it is persisted after every change so a
+// restarted supervisor knows every pod it had.
+package supervisor

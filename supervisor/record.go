@@ -1,0 +1,70 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// podRecord is everything the supervisor keeps about one pod; it is the
+// runner's to change and is written to <pod dir>/pod.json after each change,
+// so a restarted supervisor finds every pod and what happened to it.
+type podRecord struct {
+	// Pod holds metadata and spec as created; its status is not stored but
+	// derived (see runner.object).
+	Pod          *corev1.Pod        `json:"pod"`
+	SandboxID    string             `json:"sandboxID"`
+	SandboxReady bool               `json:"sandboxReady"`
+	StartTime    time.Time          `json:"startTime,omitzero"`
+	Containers   []*containerRecord `json:"containers"`
+	// Conditions keep their lastTransitionTime between updates.
+	Conditions []corev1.PodCondition `json:"conditions,omitempty"`
+	// TornDown is set once deletion has stopped every container (the
+	// kubelet's podIsTerminal): the phase then becomes terminal.
+	TornDown bool `json:"tornDown,omitempty"`
+	// Phase is stored because a terminal phase never changes again.
+	Phase corev1.PodPhase `json:"phase"`
+}
+
+const recordFile = "pod.json"
+
+// save writes the record atomically (temp file + rename).
+func (rec *podRecord) save(dir string) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".pod-*.json")
+	if err != nil {
+		return fmt.Errorf("save pod record: %w", err)
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("save pod record: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(dir, recordFile))
+}
+
+func loadRecord(dir string) (*podRecord, error) {
+	b, err := os.ReadFile(filepath.Join(dir, recordFile))
+	if err != nil {
+		return nil, err
+	}
+	var rec podRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, recordFile), err)
+	}
+	if rec.Pod == nil {
+		return nil, fmt.Errorf("%s: no pod", filepath.Join(dir, recordFile))
+	}
+	return &rec, nil
+}

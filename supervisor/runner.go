@@ -1,0 +1,208 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"podbox.dev/podbox/image"
+	"podbox.dev/podbox/sandbox"
+)
+
+// runner drives one pod. It alone changes the pod's record (under mu) and
+// persists it; everything else reads derived copies through object().
+type runner struct {
+	sup             *Supervisor
+	dir             string
+	namespace, name string
+	runsc           *sandbox.Runsc
+
+	mu  sync.Mutex
+	rec *podRecord
+	// live holds what exists only while this supervisor runs: images and
+	// the exit channels of started containers.
+	live map[string]*liveContainer
+
+	ctx    context.Context // cancelled when deletion starts
+	cancel context.CancelFunc
+	// started is closed when the start actions have returned.
+	started chan struct{}
+	// gone is closed when the pod is torn down and forgotten.
+	gone      chan struct{}
+	forced    bool // deleted with grace 0: invisible while it is torn down
+	deleteOne sync.Once
+	// killAt is when containers still running get SIGKILL during deletion;
+	// killAtChanged is closed (and replaced) whenever it moves.
+	killAt        time.Time
+	killAtChanged chan struct{}
+}
+
+// liveContainer is the in-memory side of a container instance.
+type liveContainer struct {
+	image  *image.Image
+	rootfs string
+	id     string
+	proc   sandbox.Process
+	exited chan struct{} // closed when the instance has exited
+	logs   sync.WaitGroup
+}
+
+func newRecord(p *corev1.Pod, now time.Time) *podRecord {
+	rec := &podRecord{Pod: p, SandboxID: strings.ReplaceAll(string(p.UID), "-", "")[:16], StartTime: now, Phase: corev1.PodPending}
+	for _, c := range p.Spec.Containers {
+		rec.Containers = append(rec.Containers, &containerRecord{Name: c.Name, Image: c.Image, WaitingReason: "ContainerCreating"})
+	}
+	return rec
+}
+
+func newRunner(s *Supervisor, dir string, rec *podRecord) *runner {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &runner{
+		sup: s, dir: dir, rec: rec,
+		namespace: rec.Pod.Namespace, name: rec.Pod.Name,
+		runsc: s.runsc(dir),
+		live:  map[string]*liveContainer{},
+		ctx:   ctx, cancel: cancel,
+		started: make(chan struct{}),
+		gone:    make(chan struct{}),
+	}
+}
+
+// update changes the record under the lock, recomputes phase and
+// conditions, and persists it.
+func (r *runner) update(change func(rec *podRecord)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	change(r.rec)
+	r.refreshLocked()
+	if err := r.rec.save(r.dir); err != nil {
+		r.sup.opts.Log.Error("persist pod record", "pod", r.name, "err", err)
+	}
+}
+
+func (r *runner) save() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refreshLocked()
+	return r.rec.save(r.dir)
+}
+
+func (r *runner) refreshLocked() {
+	rec := r.rec
+	// A terminal phase never changes again (kubelet: no illegal transitions).
+	if rec.Phase != corev1.PodSucceeded && rec.Phase != corev1.PodFailed {
+		rec.Phase = podPhase(rec.Pod.Spec.RestartPolicy, rec.Containers, rec.TornDown)
+	}
+	rec.Conditions = conditions(rec.Phase, rec.SandboxReady, rec.Containers, rec.Conditions, r.sup.opts.Now())
+}
+
+// object returns the pod as the API shows it: metadata and spec as created,
+// status derived from the record.
+func (r *runner) object() *corev1.Pod {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.rec.Pod.DeepCopy()
+	p.Status = corev1.PodStatus{
+		Phase:             r.rec.Phase,
+		Conditions:        append([]corev1.PodCondition(nil), r.rec.Conditions...),
+		ContainerStatuses: sortedStatuses(r.rec.Containers),
+		QOSClass:          qosClass(&p.Spec),
+	}
+	if !r.rec.StartTime.IsZero() {
+		p.Status.StartTime = ptr(metav1.NewTime(r.rec.StartTime))
+	}
+	return p
+}
+
+func (r *runner) container(name string) (*containerRecord, *corev1.Container) {
+	for i, c := range r.rec.Pod.Spec.Containers {
+		if c.Name == name {
+			return r.rec.Containers[i], &r.rec.Pod.Spec.Containers[i]
+		}
+	}
+	return nil, nil
+}
+
+// resume restarts a pod found in a record after a supervisor restart. Its
+// sandbox is gone (see Supervisor.reapOrphans), so containers that had run
+// count a restart, as the kubelet counts containers it has to recreate.
+func (r *runner) resume() {
+	if r.rec.Phase == corev1.PodSucceeded || r.rec.Phase == corev1.PodFailed {
+		close(r.started)
+		return
+	}
+	r.update(func(rec *podRecord) {
+		rec.SandboxReady = false
+		for _, c := range rec.Containers {
+			if c.Running || c.Terminated {
+				c.RestartCount++
+			}
+			*c = containerRecord{Name: c.Name, Image: c.Image, RestartCount: c.RestartCount, WaitingReason: "ContainerCreating"}
+		}
+	})
+	go r.start()
+}
+
+// deleting reports whether deletion has begun.
+func (r *runner) deleting() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rec.Pod.DeletionTimestamp != nil
+}
+
+func (r *runner) forceDeleted() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.forced
+}
+
+func (r *runner) podDir(parts ...string) string {
+	return filepath.Join(append([]string{r.dir}, parts...)...)
+}
+
+// waitingError marks a container as unable to start, with the kubelet's
+// reason (e.g. ErrImagePull, CreateContainerError, RunContainerError).
+func (r *runner) waitingError(name, reason string, err error) {
+	r.sup.opts.Log.Warn("container cannot start", "pod", r.name, "container", name, "reason", reason, "err", err)
+	r.update(func(rec *podRecord) {
+		for _, c := range rec.Containers {
+			if c.Name == name {
+				c.WaitingReason, c.WaitingMessage = reason, err.Error()
+			}
+		}
+	})
+}
+
+func (r *runner) logPath(name string, restart int32) string {
+	return r.podDir("logs", name, fmt.Sprintf("%d.log", restart))
+}
+
+func notRunning(what string) error {
+	return apierrors.NewBadRequest(what)
+}
+
+// ensureDir creates a directory inside the pod dir.
+func (r *runner) ensureDir(parts ...string) (string, error) {
+	d := r.podDir(parts...)
+	return d, os.MkdirAll(d, 0o700)
+}
+
+func (r *runner) setLive(name string, l *liveContainer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.live[name] = l
+}
+
+func (r *runner) getLive(name string) *liveContainer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.live[name]
+}

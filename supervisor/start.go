@@ -1,0 +1,322 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"podbox.dev/podbox/image"
+	"podbox.dev/podbox/netstack"
+	"podbox.dev/podbox/pod"
+	"podbox.dev/podbox/sandbox"
+)
+
+// action is one step of starting a pod. Steps run in order and share the
+// runner; the first error stops the start (the step has already recorded
+// what the user should see).
+type action struct {
+	name string
+	run  func(r *runner) error
+}
+
+// startActions is how a pod starts, in order.
+var startActions = []action{
+	{"pull images", (*runner).pullImages},
+	{"create pod network", (*runner).createNetwork},
+	{"start sandbox", (*runner).startSandbox},
+	{"start containers", (*runner).startContainers},
+}
+
+func (r *runner) start() {
+	defer close(r.started)
+	for _, a := range startActions {
+		if r.ctx.Err() != nil {
+			return
+		}
+		if err := a.run(r); err != nil {
+			r.sup.opts.Log.Warn("pod start stopped", "pod", r.name, "step", a.name, "err", err)
+			return
+		}
+	}
+}
+
+// Image pull back-off, as the kubelet's: 10 s doubling to 300 s.
+const (
+	pullBackoffInitial = 10 * time.Second
+	pullBackoffMax     = 300 * time.Second
+)
+
+// pullImages resolves every container's image by its pull policy, pulling
+// where needed, and unpacks it. A failed pull shows as ErrImagePull, then
+// ImagePullBackOff while waiting to retry; the pod stays Pending.
+func (r *runner) pullImages() error {
+	for _, c := range r.rec.Pod.Spec.Containers {
+		backoff := pullBackoffInitial
+		for {
+			img, err := r.ensureImage(&c)
+			if err == nil {
+				rootfs, err := r.sup.opts.Images.Rootfs(img)
+				if err != nil {
+					r.waitingError(c.Name, "CreateContainerError", err)
+					return err
+				}
+				r.setLive(c.Name, &liveContainer{image: img, rootfs: rootfs})
+				r.update(func(rec *podRecord) {
+					cr, _ := r.container(c.Name)
+					cr.Image = img.Ref
+					cr.ImageID = img.Ref[:len(img.Ref)-len(tagOf(img.Ref))] + "@" + img.Digest.String()
+					cr.WaitingReason, cr.WaitingMessage = "ContainerCreating", ""
+				})
+				break
+			}
+			var never errNeverPull
+			if errors.As(err, &never) {
+				r.waitingError(c.Name, "ErrImageNeverPull", err)
+				return err
+			}
+			r.waitingError(c.Name, "ErrImagePull", err)
+			select {
+			case <-r.ctx.Done():
+				return r.ctx.Err()
+			case <-time.After(time.Second):
+			}
+			r.waitingError(c.Name, "ImagePullBackOff", fmt.Errorf("Back-off pulling image %q", c.Image))
+			select {
+			case <-r.ctx.Done():
+				return r.ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, pullBackoffMax)
+		}
+	}
+	return nil
+}
+
+// tagOf returns the ":tag" suffix of a normalized reference, or "".
+func tagOf(ref string) string {
+	for i := len(ref) - 1; i >= 0; i-- {
+		switch ref[i] {
+		case ':':
+			return ref[i:]
+		case '/':
+			return ""
+		}
+	}
+	return ""
+}
+
+type errNeverPull struct{ image string }
+
+func (e errNeverPull) Error() string {
+	return fmt.Sprintf("Container image %q is not present with pull policy of Never", e.image)
+}
+
+func (r *runner) ensureImage(c *corev1.Container) (*image.Image, error) {
+	store := r.sup.opts.Images
+	if c.ImagePullPolicy != corev1.PullAlways {
+		img, err := store.Lookup(c.Image)
+		if err == nil {
+			return img, nil
+		}
+		if !errors.Is(err, image.ErrNotFound) {
+			return nil, err
+		}
+		if c.ImagePullPolicy == corev1.PullNever {
+			return nil, errNeverPull{c.Image}
+		}
+	}
+	return store.Pull(r.ctx, c.Image)
+}
+
+// createNetwork pins the pod's network namespace with loopback up.
+func (r *runner) createNetwork() error {
+	path := r.netnsPath()
+	_ = netstack.RemovePinned(path) // left by a crash of this same supervisor
+	if err := netstack.CreatePinned(path); err != nil {
+		for _, c := range r.rec.Pod.Spec.Containers {
+			r.waitingError(c.Name, "CreateContainerError", err)
+		}
+		return err
+	}
+	return nil
+}
+
+func (r *runner) netnsPath() string {
+	return r.sup.opts.Dirs.Netns() + "/" + r.rec.SandboxID
+}
+
+func (r *runner) sandboxPod() sandbox.Pod {
+	p := r.rec.Pod
+	hostname := p.Name
+	if p.Spec.Hostname != "" {
+		hostname = p.Spec.Hostname
+	}
+	return sandbox.Pod{ID: r.rec.SandboxID, Name: p.Name, Namespace: p.Namespace, UID: string(p.UID), Hostname: hostname, NetNS: r.netnsPath()}
+}
+
+// startSandbox boots the sentry with the pause container as its root.
+func (r *runner) startSandbox() error {
+	fail := func(err error) error {
+		for _, c := range r.rec.Pod.Spec.Containers {
+			r.waitingError(c.Name, "CreateContainerError", fmt.Errorf("create pod sandbox: %w", err))
+		}
+		return err
+	}
+	if _, err := r.ensureDir("overlay"); err != nil {
+		return fail(err)
+	}
+	bundle, err := r.ensureDir("bundles", "pause")
+	if err != nil {
+		return fail(err)
+	}
+	if err := sandbox.WriteBundle(bundle, sandbox.PauseSpec(r.sandboxPod(), r.sup.pauseRootfs)); err != nil {
+		return fail(err)
+	}
+	if err := r.runsc.Create(r.ctx, r.rec.SandboxID, bundle); err != nil {
+		return fail(err)
+	}
+	if err := r.runsc.Start(r.ctx, r.rec.SandboxID, nil, nil); err != nil {
+		return fail(err)
+	}
+	r.update(func(rec *podRecord) { rec.SandboxReady = true })
+	return nil
+}
+
+// startContainers starts the app containers in spec order.
+func (r *runner) startContainers() error {
+	for i := range r.rec.Pod.Spec.Containers {
+		c := &r.rec.Pod.Spec.Containers[i]
+		if r.ctx.Err() != nil {
+			return r.ctx.Err()
+		}
+		if err := r.startContainer(c); err != nil {
+			r.waitingError(c.Name, "RunContainerError", err)
+		}
+	}
+	return nil
+}
+
+func (r *runner) startContainer(c *corev1.Container) error {
+	live := r.getLive(c.Name)
+	proc, err := r.process(c, live)
+	if err != nil {
+		r.waitingError(c.Name, "CreateContainerConfigError", err)
+		return nil
+	}
+	cr, _ := r.container(c.Name)
+	r.mu.Lock()
+	restart := cr.RestartCount
+	r.mu.Unlock()
+	live.id = fmt.Sprintf("%s-%s-%d", r.rec.SandboxID, c.Name, restart)
+	live.proc = proc
+	live.exited = make(chan struct{})
+
+	bundle, err := r.ensureDir("bundles", c.Name)
+	if err != nil {
+		return err
+	}
+	spec := sandbox.ContainerSpec(r.sandboxPod(), c.Name, live.image.Ref, proc, live.rootfs)
+	if err := sandbox.WriteBundle(bundle, spec); err != nil {
+		return err
+	}
+	if err := r.runsc.Create(r.ctx, live.id, bundle); err != nil {
+		return err
+	}
+	if err := r.startWithLogs(c.Name, restart, live); err != nil {
+		_ = r.runsc.Delete(context.Background(), live.id)
+		return err
+	}
+	r.update(func(rec *podRecord) {
+		cr, _ := r.container(c.Name)
+		cr.ContainerID = "gvisor://" + live.id
+		cr.Running, cr.Terminated = true, false
+		cr.WaitingReason, cr.WaitingMessage = "", ""
+		cr.StartedAt = r.sup.opts.Now()
+	})
+	go r.watch(c.Name, live)
+	return nil
+}
+
+// startWithLogs starts the container with its stdout and stderr on pipes
+// whose other ends feed the CRI log file of this instance.
+func (r *runner) startWithLogs(name string, restart int32, live *liveContainer) error {
+	if _, err := r.ensureDir("logs", name); err != nil {
+		return err
+	}
+	lf, err := openLog(r.logPath(name, restart), r.sup.opts.Now)
+	if err != nil {
+		return err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		lf.Close()
+		return err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		lf.Close()
+		outR.Close()
+		outW.Close()
+		return err
+	}
+	startErr := r.runsc.Start(r.ctx, live.id, outW, errW)
+	// The sentry holds its own copies of the write ends now.
+	outW.Close()
+	errW.Close()
+	if startErr != nil {
+		outR.Close()
+		errR.Close()
+		lf.Close()
+		return startErr
+	}
+	live.logs.Add(2)
+	go func() { defer live.logs.Done(); lf.copyStream("stdout", outR); outR.Close() }()
+	go func() { defer live.logs.Done(); lf.copyStream("stderr", errR); errR.Close() }()
+	go func() { live.logs.Wait(); lf.Close() }()
+	return nil
+}
+
+// process merges the image config with the container spec (Kubernetes
+// rules) and resolves the user the process runs as.
+func (r *runner) process(c *corev1.Container, live *liveContainer) (sandbox.Process, error) {
+	p, err := pod.MergeProcess(r.rec.Pod, c, live.image.Config)
+	if err != nil {
+		return sandbox.Process{}, err
+	}
+	uid, gid, err := sandbox.ResolveUser(live.rootfs, p.User)
+	if err != nil {
+		return sandbox.Process{}, err
+	}
+	if sc := c.SecurityContext; sc != nil {
+		if sc.RunAsUser != nil {
+			uid = uint32(*sc.RunAsUser)
+		}
+		if sc.RunAsGroup != nil {
+			gid = uint32(*sc.RunAsGroup)
+		}
+	}
+	return sandbox.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: uid, GID: gid}, nil
+}
+
+// watch records the container's exit.
+func (r *runner) watch(name string, live *liveContainer) {
+	code, err := r.runsc.Wait(context.Background(), live.id)
+	if err != nil {
+		// The sandbox went away under us (killed): report as kubelet does
+		// for a container it can no longer find.
+		r.sup.opts.Log.Warn("wait for container", "pod", r.name, "container", name, "err", err)
+		code = 137
+	}
+	r.update(func(rec *podRecord) {
+		cr, _ := r.container(name)
+		cr.Running, cr.Terminated = false, true
+		cr.ExitCode = int32(code)
+		cr.Reason = exitReason(int32(code))
+		cr.FinishedAt = r.sup.opts.Now()
+	})
+	close(live.exited)
+}

@@ -1,0 +1,156 @@
+package supervisor
+
+import (
+	"context"
+	"os"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"podbox.dev/podbox/netstack"
+)
+
+// minGrace is the kubelet's floor between the stop signal and SIGKILL.
+const minGrace = 2 * time.Second
+
+// delete marks the pod for deletion (deletionTimestamp = now + grace) and
+// tears it down in the background. A second call may only shorten the grace
+// period. Grace 0 (force) hides the pod at once.
+func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
+	r.mu.Lock()
+	grace := int64(30)
+	if t := r.rec.Pod.Spec.TerminationGracePeriodSeconds; t != nil {
+		grace = *t
+	}
+	if gracePeriod != nil {
+		grace = *gracePeriod
+	}
+	// A pod that already finished has nothing to stop gracefully.
+	if r.rec.Phase == corev1.PodSucceeded || r.rec.Phase == corev1.PodFailed {
+		grace = 0
+	}
+	if grace < 0 {
+		grace = 1
+	}
+	if cur := r.rec.Pod.DeletionGracePeriodSeconds; cur != nil && *cur < grace {
+		grace = *cur
+	}
+	r.mu.Unlock()
+
+	r.update(func(rec *podRecord) {
+		rec.Pod.DeletionGracePeriodSeconds = &grace
+		rec.Pod.DeletionTimestamp = ptr(metav1.NewTime(r.sup.opts.Now().Add(time.Duration(grace) * time.Second)))
+	})
+	if grace == 0 {
+		r.mu.Lock()
+		r.forced = true
+		r.mu.Unlock()
+	}
+	r.setKillDeadline(grace)
+	r.deleteOne.Do(func() { go r.teardown() })
+	return r.object()
+}
+
+// teardown stops the pod as the kubelet does: start actions are cancelled,
+// every running container gets SIGTERM and, after the grace period (at
+// least 2 s), SIGKILL, all in parallel; then the sandbox, its network and
+// its files are removed and the pod is forgotten.
+func (r *runner) teardown() {
+	r.cancel()
+	<-r.started
+
+	r.mu.Lock()
+	lives := make(map[string]*liveContainer, len(r.live))
+	for name, l := range r.live {
+		if l.exited != nil {
+			lives[name] = l
+		}
+	}
+	r.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, l := range lives {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.stopContainer(l)
+		}()
+	}
+	wg.Wait()
+
+	ctx := context.Background()
+	for _, l := range lives {
+		if err := r.runsc.Delete(ctx, l.id); err != nil {
+			r.sup.opts.Log.Warn("delete container", "id", l.id, "err", err)
+		}
+		l.logs.Wait()
+	}
+	// The sandbox may never have been created; Delete of an unknown ID fails
+	// harmlessly.
+	_ = r.runsc.Delete(ctx, r.rec.SandboxID)
+	if err := netstack.RemovePinned(r.netnsPath()); err != nil {
+		r.sup.opts.Log.Warn("remove pod network", "pod", r.name, "err", err)
+	}
+	r.update(func(rec *podRecord) {
+		rec.SandboxReady = false
+		rec.TornDown = true
+	})
+	if err := os.RemoveAll(r.dir); err != nil {
+		r.sup.opts.Log.Error("remove pod files", "dir", r.dir, "err", err)
+	}
+	r.sup.forget(r)
+	close(r.gone)
+}
+
+// setKillDeadline sets when running containers get SIGKILL: grace seconds
+// (at least minGrace) from now, unless an earlier deadline is already set.
+// Waiting stoppers are woken to re-read it.
+func (r *runner) setKillDeadline(grace int64) {
+	d := time.Now().Add(max(time.Duration(grace)*time.Second, minGrace))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.killAt.IsZero() && !d.Before(r.killAt) {
+		return
+	}
+	r.killAt = d
+	if r.killAtChanged != nil {
+		close(r.killAtChanged)
+	}
+	r.killAtChanged = make(chan struct{})
+}
+
+func (r *runner) killDeadline() (time.Time, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.killAt, r.killAtChanged
+}
+
+// stopContainer sends SIGTERM and, if the container has not exited by the
+// kill deadline (which a later delete may move closer), SIGKILL.
+func (r *runner) stopContainer(l *liveContainer) {
+	select {
+	case <-l.exited:
+		return
+	default:
+	}
+	if err := r.runsc.Kill(context.Background(), l.id, "TERM"); err != nil {
+		r.sup.opts.Log.Warn("signal container", "id", l.id, "err", err)
+	}
+	for {
+		deadline, changed := r.killDeadline()
+		timer := time.NewTimer(time.Until(deadline))
+		select {
+		case <-l.exited:
+			timer.Stop()
+			return
+		case <-changed:
+			timer.Stop()
+		case <-timer.C:
+			_ = r.runsc.Kill(context.Background(), l.id, "KILL")
+			<-l.exited
+			return
+		}
+	}
+}

@@ -1,0 +1,297 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/uuid"
+
+	"podbox.dev/podbox/dirs"
+	"podbox.dev/podbox/image"
+	"podbox.dev/podbox/pod"
+	"podbox.dev/podbox/sandbox"
+)
+
+var podsResource = schema.GroupResource{Resource: "pods"}
+
+// Options configures a Supervisor.
+type Options struct {
+	Dirs dirs.Dirs
+	// Runsc is the path of a runsc binary of the expected version.
+	Runsc string
+	// Pause is the path of the podbox-pause binary.
+	Pause string
+	// Images is the image store pods pull into and run from.
+	Images *image.Store
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Log receives the supervisor's own log.
+	Log *slog.Logger
+}
+
+// Supervisor owns all pods of one user.
+type Supervisor struct {
+	opts        Options
+	pauseRootfs string
+
+	mu   sync.Mutex
+	pods map[string]*runner // by namespace/name
+}
+
+// New prepares a supervisor: it cleans up what a previous supervisor left
+// behind and resumes the pods it had. It must run inside podbox's user
+// namespace (rootless.Inside).
+func New(ctx context.Context, opts Options) (*Supervisor, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Supervisor{opts: opts, pods: map[string]*runner{}}
+	for _, d := range []string{opts.Dirs.RunscRoot(), opts.Dirs.Netns(), opts.Dirs.Pods()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if s.pauseRootfs, err = installPause(opts.Dirs.Runtime, opts.Pause); err != nil {
+		return nil, err
+	}
+	s.reapOrphans(ctx)
+	if err := s.resume(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// installPause lays out the pause container's root filesystem: a directory
+// holding only the pause binary.
+func installPause(runtimeDir, pauseBin string) (string, error) {
+	root := filepath.Join(runtimeDir, "pause-rootfs")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(pauseBin)
+	if err != nil {
+		return "", fmt.Errorf("read the pause binary: %w\n  fix: run `make` (builds bin/podbox-pause beside bin/podbox)", err)
+	}
+	tmp := filepath.Join(root, ".pause.tmp")
+	if err := os.WriteFile(tmp, data, 0o755); err != nil {
+		return "", err
+	}
+	return root, os.Rename(tmp, filepath.Join(root, "pause"))
+}
+
+func (s *Supervisor) runsc(podDir string) *sandbox.Runsc {
+	return &sandbox.Runsc{
+		Path:       s.opts.Runsc,
+		Root:       s.opts.Dirs.RunscRoot(),
+		OverlayDir: filepath.Join(podDir, "overlay"),
+		LogFile:    filepath.Join(podDir, "runsc.log"),
+	}
+}
+
+// reapOrphans removes sandboxes and netns pins of earlier supervisors: a
+// new supervisor has its own namespaces, so it cannot adopt them, and they
+// would otherwise run on unseen. The pods themselves are resumed from their
+// records.
+func (s *Supervisor) reapOrphans(ctx context.Context) {
+	r := s.runsc(os.TempDir())
+	r.LogFile = ""
+	ids, err := r.List(ctx)
+	if err != nil {
+		s.opts.Log.Warn("list leftover sandboxes", "err", err)
+	}
+	// Subcontainers first: deleting them after their sandbox died fails.
+	sort.Slice(ids, func(i, j int) bool { return strings.Contains(ids[i], "-") && !strings.Contains(ids[j], "-") })
+	for _, id := range ids {
+		if err := r.Delete(ctx, id); err != nil {
+			s.opts.Log.Warn("remove leftover container", "id", id, "err", err)
+		}
+	}
+	pins, _ := os.ReadDir(s.opts.Dirs.Netns())
+	for _, p := range pins {
+		os.Remove(filepath.Join(s.opts.Dirs.Netns(), p.Name()))
+	}
+}
+
+// resume loads every pod record and starts a runner for it.
+func (s *Supervisor) resume() error {
+	entries, err := os.ReadDir(s.opts.Dirs.Pods())
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		dir := filepath.Join(s.opts.Dirs.Pods(), e.Name())
+		rec, err := loadRecord(dir)
+		if err != nil {
+			s.opts.Log.Warn("skip unreadable pod record", "dir", dir, "err", err)
+			continue
+		}
+		if rec.Pod.DeletionTimestamp != nil {
+			// Deleted before the crash: only the files remain to remove.
+			os.RemoveAll(dir)
+			continue
+		}
+		r := newRunner(s, dir, rec)
+		s.pods[pod.Key(rec.Pod.Namespace, rec.Pod.Name)] = r
+		r.resume()
+	}
+	return nil
+}
+
+// Create admits a new pod and starts it in the background. The pod is
+// defaulted and validated exactly as an API server would.
+func (s *Supervisor) Create(in *corev1.Pod) (*corev1.Pod, error) {
+	p := in.DeepCopy()
+	pod.SetDefaults(p)
+	if err := pod.Validate(p); err != nil {
+		return nil, err
+	}
+	if p.GenerateName != "" && p.Name == "" {
+		p.Name = p.GenerateName + string(uuid.NewUUID())[:5]
+	}
+	now := s.opts.Now()
+	p.UID = uuid.NewUUID()
+	p.CreationTimestamp = metav1.NewTime(now)
+	p.ResourceVersion = ""
+	p.Status = corev1.PodStatus{}
+
+	key := pod.Key(p.Namespace, p.Name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.pods[key]; ok {
+		return nil, apierrors.NewAlreadyExists(podsResource, p.Name)
+	}
+	dir := filepath.Join(s.opts.Dirs.Pods(), fmt.Sprintf("%s_%s_%s", p.Namespace, p.Name, p.UID))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	r := newRunner(s, dir, newRecord(p, now))
+	if err := r.save(); err != nil {
+		os.RemoveAll(dir)
+		return nil, apierrors.NewInternalError(err)
+	}
+	s.pods[key] = r
+	go r.start()
+	return r.object(), nil
+}
+
+// Get returns one pod with its current status.
+func (s *Supervisor) Get(namespace, name string) (*corev1.Pod, error) {
+	r, err := s.runner(namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return r.object(), nil
+}
+
+// List returns the pods of a namespace, or of all namespaces for "".
+func (s *Supervisor) List(namespace string) []corev1.Pod {
+	s.mu.Lock()
+	rs := make([]*runner, 0, len(s.pods))
+	for _, r := range s.pods {
+		rs = append(rs, r)
+	}
+	s.mu.Unlock()
+	out := []corev1.Pod{}
+	for _, r := range rs {
+		p := r.object()
+		if namespace == "" || p.Namespace == namespace {
+			out = append(out, *p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// Delete starts a graceful deletion. gracePeriod nil means the pod's
+// terminationGracePeriodSeconds; a later call may only shorten it. The pod
+// disappears from Get once its sandbox is gone; with grace 0 at once.
+func (s *Supervisor) Delete(namespace, name string, gracePeriod *int64) (*corev1.Pod, error) {
+	r, err := s.runner(namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return r.delete(gracePeriod), nil
+}
+
+// forget removes a fully deleted pod from the supervisor.
+func (s *Supervisor) forget(r *runner) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := pod.Key(r.namespace, r.name)
+	if s.pods[key] == r {
+		delete(s.pods, key)
+	}
+}
+
+func (s *Supervisor) runner(namespace, name string) (*runner, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.pods[pod.Key(namespace, name)]
+	if !ok || r.forceDeleted() {
+		return nil, apierrors.NewNotFound(podsResource, name)
+	}
+	return r, nil
+}
+
+// Logs writes a container's log to w (see LogOptions).
+func (s *Supervisor) Logs(ctx context.Context, namespace, name string, opts LogOptions, w io.Writer) error {
+	r, err := s.runner(namespace, name)
+	if err != nil {
+		return err
+	}
+	return r.logs(ctx, opts, w)
+}
+
+// Streams are the standard streams of an exec session; nil ones are unused.
+type Streams struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// Exec runs a command in a running container and returns its exit code.
+func (s *Supervisor) Exec(ctx context.Context, namespace, name, container string, cmd []string, st Streams) (int, error) {
+	r, err := s.runner(namespace, name)
+	if err != nil {
+		return -1, err
+	}
+	return r.exec(ctx, container, cmd, st)
+}
+
+// Wait blocks until every pod that is being deleted is gone; for shutdown and tests.
+func (s *Supervisor) Wait() {
+	s.mu.Lock()
+	rs := make([]*runner, 0, len(s.pods))
+	for _, r := range s.pods {
+		rs = append(rs, r)
+	}
+	s.mu.Unlock()
+	for _, r := range rs {
+		if r.deleting() {
+			<-r.gone
+		}
+	}
+}
+
+var errNotRunning = errors.New("not running")
