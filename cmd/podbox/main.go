@@ -39,6 +39,12 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first ^C has cancelled the command, a second one kills
+		// podbox outright, should the command be slow to wind down.
+		<-ctx.Done()
+		stop()
+	}()
 
 	app := newApp(stdin, stdout, stderr)
 	err := app.RunContext(ctx, interspersed(app.Commands, args))
@@ -49,10 +55,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.As(err, &exitCoder) && exitCoder.Error() == "" {
 		return exitCoder.ExitCode()
 	}
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+	if ctx.Err() != nil {
 		// Interrupted by the user (^C during `logs -f` or a delete wait): a
-		// shell reports 128+SIGINT for kubectl here, and an "error: context
-		// canceled" line would only be noise.
+		// shell reports 128+SIGINT for kubectl here, and whatever error the
+		// cancelled request came back with would only be noise.
 		return 130
 	}
 	return printError(stderr, err)
