@@ -1,0 +1,231 @@
+//go:build integration
+
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+func TestBadManifestCreatesNothing(t *testing.T) {
+	t.Parallel()
+	e := shared
+	good := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad-good\nspec:\n  containers:\n  - name: a\n    image: %s\n", busyboxRef)
+	tests := []struct {
+		name     string
+		manifest string
+		want     []string
+	}{
+		{"unknown field", good + "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: bad-typo\nspec:\n  containers:\n  - name: a\n    imagee: busybox\n",
+			[]string{"document 2", `unknown field "spec.containers[0].imagee"`}},
+		{"missing image", good + "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: bad-noimage\nspec:\n  containers:\n  - name: a\n",
+			[]string{`The Pod "bad-noimage" is invalid`, "spec.containers[0].image: Required value"}},
+		{"duplicate container", good + "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: bad-dup\nspec:\n  containers:\n  - name: a\n    image: img1\n  - name: a\n    image: img2\n",
+			[]string{"spec.containers[1].name: Duplicate value: \"a\""}},
+		{"missing name", good + "---\napiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: a\n    image: x\n",
+			[]string{"metadata.name: Required value"}},
+		{"unsupported kind", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n",
+			[]string{"kind Deployment (apps/v1) is not supported"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.apply(t, tt.manifest)
+			if r.code != 1 {
+				t.Fatalf("apply exit %d, want 1; stdout %q stderr %q", r.code, r.stdout, r.stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("error lacks %q:\n%s", w, r.stderr)
+				}
+			}
+			if r.stdout != "" {
+				t.Errorf("something was reported created: %q", r.stdout)
+			}
+			if g := e.run(t, nil, "get", "pod", "bad-good"); g.code == 0 {
+				t.Errorf("the valid pod of a file with a bad document was created")
+			}
+		})
+	}
+}
+
+// TestDeleteGracePeriod: a container that exits on SIGTERM is gone at once;
+// one that ignores it is killed only when the grace period ends.
+func TestDeleteGracePeriod(t *testing.T) {
+	t.Parallel()
+	e := shared
+	manifest := func(name, script string) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  terminationGracePeriodSeconds: 4
+  containers:
+  - name: main
+    image: %s
+    command: ["sh", "-c", %q]
+`, name, busyboxRef, script)
+	}
+	e.apply(t, manifest("grace-polite", "trap 'exit 0' TERM; while true; do sleep 0.1; done"))
+	e.apply(t, manifest("grace-stubborn", "trap '' TERM; while true; do sleep 0.1; done"))
+	e.waitFor(t, "grace-polite", 60*time.Second, "Running", running)
+	e.waitFor(t, "grace-stubborn", 60*time.Second, "Running", running)
+
+	start := time.Now()
+	e.ok(t, "delete", "pod", "grace-polite")
+	polite := time.Since(start)
+
+	start = time.Now()
+	r := e.run(t, nil, "delete", "pod", "grace-stubborn")
+	stubborn := time.Since(start)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != `pod "grace-stubborn" deleted` {
+		t.Fatalf("delete: %+v", r)
+	}
+	// Honest slack: the point is SIGTERM first, SIGKILL only at the end of
+	// the 4 s grace period.
+	if polite > 3*time.Second {
+		t.Errorf("a container that exits on SIGTERM took %s to delete; it should not wait for the grace period", polite)
+	}
+	if stubborn < 3500*time.Millisecond {
+		t.Errorf("a container ignoring SIGTERM was gone after %s, before its 4 s grace period", stubborn)
+	}
+}
+
+func TestDeleteWhilePending(t *testing.T) {
+	t.Parallel()
+	e := shared
+	// An image that does not exist keeps the pod Pending in ErrImagePull.
+	ref := strings.Replace(busyboxRef, "podbox/busybox:v1", "podbox/missing:v1", 1)
+	e.apply(t, fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: pending\nspec:\n  containers:\n  - name: a\n    image: %s\n", ref))
+	p := e.waitFor(t, "pending", 30*time.Second, "failing to pull", func(p *corev1.Pod) bool {
+		w := p.Status.ContainerStatuses[0].State.Waiting
+		return w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff")
+	})
+	if p.Status.Phase != corev1.PodPending {
+		t.Errorf("phase = %s, want Pending", p.Status.Phase)
+	}
+	e.ok(t, "delete", "pod", "pending")
+	if r := e.run(t, nil, "get", "pod", "pending"); r.code != 1 {
+		t.Errorf("pod still there after delete: %+v", r)
+	}
+}
+
+// TestSupervisorRestart: pods are kept across a supervisor restart and come
+// back running.
+func TestSupervisorRestart(t *testing.T) {
+	t.Parallel()
+	e, err := newEnv(shared.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	if err := e.startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, twoContainerPod("survivor"))
+	before := e.waitFor(t, "survivor", 90*time.Second, "Running", running)
+	e.stopDaemon()
+	if err := e.startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	after := e.waitFor(t, "survivor", 90*time.Second, "Running again", running)
+	if after.UID != before.UID {
+		t.Errorf("pod identity changed across the restart: %s -> %s", before.UID, after.UID)
+	}
+	for _, c := range after.Status.ContainerStatuses {
+		if c.RestartCount != 1 {
+			t.Errorf("container %s restartCount = %d, want 1 (its sandbox had to be recreated)", c.Name, c.RestartCount)
+		}
+	}
+	if n := len(e.runscList(t)); n != 3 {
+		t.Errorf("runsc knows %d containers after the restart, want 3 (pause + 2): the old sandbox must be gone", n)
+	}
+}
+
+// runscList returns the container IDs in the installation's runsc root.
+func (e *env) runscList(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(e.bin, "runsc"), "--root="+filepath.Join(e.runtime, "podbox", "runsc"), "list", "--quiet").Output()
+	if err != nil {
+		t.Fatalf("runsc list: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+// TestAutostartAndMissingRunsc: the first command starts the supervisor;
+// without runsc it fails at once saying how to fix it.
+func TestAutostartAndMissingRunsc(t *testing.T) {
+	t.Parallel()
+	e, err := newEnv(shared.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	r := e.run(t, nil, "get", "pods")
+	if r.code != 0 || !strings.Contains(r.stderr, "No resources found in default namespace.") {
+		t.Fatalf("get pods on a fresh installation: %+v", r)
+	}
+	if !e.socketExists() {
+		t.Fatalf("no supervisor socket after the first command")
+	}
+	stopAutostarted(t, e)
+
+	lonely, err := newEnv(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lonely.close()
+	copyFile(t, filepath.Join(shared.bin, "podbox"), filepath.Join(lonely.bin, "podbox"))
+	r = lonely.run(t, nil, "get", "pods")
+	if r.code != 1 || !strings.Contains(r.stderr, "runsc not found") || !strings.Contains(r.stderr, "fix: run `make`") {
+		t.Errorf("without runsc: %+v", r)
+	}
+
+	// A runsc from another gVisor version is refused.
+	os.WriteFile(filepath.Join(lonely.bin, "runsc"), []byte("#!/bin/sh\necho 'runsc version release-20990101.0'\necho 'spec: 1.1.0'\n"), 0o755)
+	r = lonely.run(t, nil, "version")
+	if r.code != 1 || !strings.Contains(r.stderr, "release-20990101.0") || !strings.Contains(r.stderr, "needs runsc from gVisor") {
+		t.Errorf("version with a mismatched runsc: %+v", r)
+	}
+}
+
+func (e *env) socketExists() bool {
+	_, err := os.Stat(filepath.Join(e.runtime, "podbox", "podbox.sock"))
+	return err == nil
+}
+
+// stopAutostarted stops a supervisor a command started in the background.
+func stopAutostarted(t *testing.T, e *env) {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	for _, d := range entries {
+		env, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
+		if err != nil || !strings.Contains(string(env), "XDG_RUNTIME_DIR="+e.runtime+"\x00") {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if strings.HasSuffix(string(cmdline), "daemon\x00") {
+			if p, err := os.FindProcess(atoi(d.Name())); err == nil {
+				p.Signal(os.Interrupt)
+			}
+		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
