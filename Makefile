@@ -10,6 +10,9 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X podbox.dev/podbox/sandbox.WantVersion=$(GVISOR) -X main.version=$(VERSION)
 export CGO_ENABLED := 0
 
+# Go's ./... skips testdata/; its packages are named here.
+TESTDATA_PKGS := ./testdata/images/ ./testdata/images/cmd/mkdemo ./testdata/testapp
+
 .PHONY: all build test unit integration demo install vet fmt clean
 
 all: build
@@ -33,13 +36,14 @@ FORCE:
 test: unit integration
 
 unit:
-	$(GO) test ./... ./testdata/images/
+	$(GO) test ./... $(TESTDATA_PKGS)
 
 integration: build
 	PODBOX_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./integration/ -tags integration -v
 
 vet:
-	$(GO) vet ./... ./testdata/...
+	$(GO) vet ./... $(TESTDATA_PKGS)
+	$(GO) vet -tags integration ./integration/
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: the files above need formatting" && exit 1)
 
 # The demo: build, put a demo image (made from testdata, no registry) into
