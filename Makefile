@@ -51,7 +51,7 @@ vet:
 demo: build
 	$(GO) run ./testdata/images/cmd/mkdemo $(BIN)/demo-image.tar
 	$(BIN)/podbox image load -i $(BIN)/demo-image.tar
-	-$(BIN)/podbox delete pod demo --grace-period=1 >/dev/null 2>&1
+	@$(BIN)/podbox delete pod demo --grace-period=1 >/dev/null 2>&1 || true
 	$(BIN)/podbox apply -f testdata/demo/pod.yaml
 	@for i in $$(seq 100); do \
 		$(BIN)/podbox get pod demo | grep -q ' Running ' && break; sleep 0.2; done
@@ -60,6 +60,7 @@ demo: build
 	$(BIN)/podbox logs demo -c web
 	$(BIN)/podbox logs demo -c client
 	$(BIN)/podbox exec demo -c client -- wget -qO- http://127.0.0.1:8080/
+	@echo "The demo pod keeps running: try '$(BIN)/podbox get pod demo -o yaml', then '$(BIN)/podbox delete pod demo'."
 
 install: build
 	install -d $(PREFIX)/bin

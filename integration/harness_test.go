@@ -157,9 +157,16 @@ func (e *env) close() {
 	// Delete whatever a failed test left, then stop the supervisor.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, _ := exec.CommandContext(ctx, filepath.Join(e.bin, "podbox"), "get", "pods", "-A", "-o", "name").Output()
-	for _, n := range strings.Fields(string(out)) {
-		exec.CommandContext(ctx, filepath.Join(e.bin, "podbox"), "delete", n, "--grace-period=1").Run()
+	podbox := func(args ...string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "podbox"), args...)
+		cmd.Env = e.environ()
+		return cmd
+	}
+	if e.daemon != nil {
+		out, _ := podbox("get", "pods", "-A", "-o", "name").Output()
+		for _, n := range strings.Fields(string(out)) {
+			podbox("delete", n, "--grace-period=1").Run()
+		}
 	}
 	e.stopDaemon()
 	os.RemoveAll(filepath.Dir(e.runtime))

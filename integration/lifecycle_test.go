@@ -132,6 +132,10 @@ func TestSupervisorRestart(t *testing.T) {
 	e.apply(t, twoContainerPod("survivor"))
 	before := e.waitFor(t, "survivor", 90*time.Second, "Running", running)
 	e.stopDaemon()
+	// A stopped supervisor leaves no sandbox running unsupervised.
+	if procs := processesMentioning(sandboxOf(t, before)); len(procs) > 0 {
+		t.Errorf("processes of the pod's sandbox outlive the supervisor:\n%s", strings.Join(procs, "\n"))
+	}
 	if err := e.startDaemon(); err != nil {
 		t.Fatal(err)
 	}

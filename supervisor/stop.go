@@ -154,3 +154,33 @@ func (r *runner) stopContainer(l *liveContainer) {
 		}
 	}
 }
+
+// shutdown stops the pod's sandbox when the supervisor exits, keeping its
+// record: a later supervisor has namespaces of its own and cannot adopt the
+// sandbox, so it starts the pod again (see resume). Stopping it here means no
+// sandbox runs unsupervised meanwhile.
+func (r *runner) shutdown() {
+	r.cancel()
+	<-r.started
+	ctx := context.Background()
+	r.mu.Lock()
+	lives := make([]*liveContainer, 0, len(r.live))
+	for _, l := range r.live {
+		if l.exited != nil {
+			lives = append(lives, l)
+		}
+	}
+	r.mu.Unlock()
+	for _, l := range lives {
+		_ = r.runsc.Delete(ctx, l.id)
+	}
+	_ = r.runsc.Delete(ctx, r.rec.SandboxID)
+	for _, l := range lives {
+		select {
+		case <-l.exited:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	_ = netstack.RemovePinned(r.netnsPath())
+	r.update(func(rec *podRecord) { rec.SandboxReady = false })
+}

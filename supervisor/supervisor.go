@@ -279,19 +279,29 @@ func (s *Supervisor) Exec(ctx context.Context, namespace, name, container string
 	return r.exec(ctx, container, cmd, st)
 }
 
-// Wait blocks until every pod that is being deleted is gone; for shutdown and tests.
-func (s *Supervisor) Wait() {
+// Shutdown stops every sandbox before the supervisor exits, finishing the
+// deletions under way and keeping the records of the other pods, which the
+// next supervisor starts again.
+func (s *Supervisor) Shutdown() {
 	s.mu.Lock()
 	rs := make([]*runner, 0, len(s.pods))
 	for _, r := range s.pods {
 		rs = append(rs, r)
 	}
 	s.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, r := range rs {
-		if r.deleting() {
-			<-r.gone
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r.deleting() {
+				<-r.gone
+				return
+			}
+			r.shutdown()
+		}()
 	}
+	wg.Wait()
 }
 
 var errNotRunning = errors.New("not running")

@@ -120,7 +120,10 @@ func serve(ctx context.Context, d dirs.Dirs) error {
 	}
 	gv, _ := sandbox.Version(bins.runsc)
 	log.Info("podbox supervisor serving", "socket", d.Socket(), "runsc", bins.runsc, "gvisor", gv)
-	return apiserver.New(sup, apiserver.Version{Podbox: podboxVersion(), GVisor: gv}).Serve(ctx, d.Socket())
+	err = apiserver.New(sup, apiserver.Version{Podbox: podboxVersion(), GVisor: gv}).Serve(ctx, d.Socket())
+	log.Info("podbox supervisor stopping its sandboxes")
+	sup.Shutdown()
+	return err
 }
 
 // errAlreadyRunning is what a second supervisor of the same user says.
