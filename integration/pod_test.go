@@ -144,6 +144,13 @@ func TestTwoContainerPod(t *testing.T) {
 		if r.code != 0 || r.stdout != "piped input\n" {
 			t.Errorf("exec -i cat: code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 		}
+		r = e.run(t, nil, "exec", name, "-c", "side", "--", "sh", "-c", "echo written > /etc/podbox-was-here && cat /etc/podbox-was-here")
+		if r.code != 0 || r.stdout != "written\n" {
+			t.Errorf("writing to the container's root filesystem: %+v", r)
+		}
+		if leaked, _ := filepath.Glob(filepath.Join(e.data, "podbox", "images", "rootfs", "*", "etc", "podbox-was-here")); len(leaked) > 0 {
+			t.Errorf("a container's write reached the shared image tree: %v", leaked)
+		}
 		r = e.run(t, nil, "exec", name, "-c", "side", "--", "/no/such/binary")
 		if r.code == 0 {
 			t.Errorf("exec of a missing binary succeeded: %+v", r)

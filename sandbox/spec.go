@@ -61,15 +61,6 @@ func PauseSpec(p Pod, pauseRootfs string) *specs.Spec {
 	s.Process.Capabilities = &specs.LinuxCapabilities{}
 	s.Process.NoNewPrivileges = true
 	s.Annotations[annContainerType] = "sandbox"
-	// The root container's namespaces are the pod's: its netns path is what
-	// runsc turns into the sentry's netstack, its hostname is the pod's.
-	s.Linux.Namespaces = []specs.LinuxNamespace{
-		{Type: specs.PIDNamespace},
-		{Type: specs.IPCNamespace},
-		{Type: specs.UTSNamespace},
-		{Type: specs.MountNamespace},
-		{Type: specs.NetworkNamespace, Path: p.NetNS},
-	}
 	return s
 }
 
@@ -78,24 +69,10 @@ func PauseSpec(p Pod, pauseRootfs string) *specs.Spec {
 func ContainerSpec(p Pod, name, image string, proc Process, rootfs string) *specs.Spec {
 	s := baseSpec(p, proc)
 	s.Root = &specs.Root{Path: rootfs, Readonly: false}
-	s.Process.Capabilities = &specs.LinuxCapabilities{
-		Bounding:  defaultCaps,
-		Effective: defaultCaps,
-		Permitted: defaultCaps,
-	}
+	s.Process.Capabilities = defaultCapabilities()
 	s.Annotations[annContainerType] = "container"
 	s.Annotations[annContainerName] = name
 	s.Annotations[annImageName] = image
-	// A pid entry without a path gives the container a PID namespace of its
-	// own (Kubernetes' default, shareProcessNamespace: false); network, UTS
-	// and IPC are the sandbox's.
-	s.Linux.Namespaces = []specs.LinuxNamespace{
-		{Type: specs.PIDNamespace},
-		{Type: specs.IPCNamespace},
-		{Type: specs.UTSNamespace},
-		{Type: specs.MountNamespace},
-		{Type: specs.NetworkNamespace, Path: p.NetNS},
-	}
 	return s
 }
 
@@ -120,8 +97,28 @@ func baseSpec(p Pod, proc Process) *specs.Spec {
 			annSandboxNS:   p.Namespace,
 			annSandboxUID:  p.UID,
 		},
-		Linux: &specs.Linux{},
+		Linux: &specs.Linux{Namespaces: podNamespaces(p)},
 	}
+}
+
+// podNamespaces are the namespaces of every container of the pod. The
+// root (pause) container's netns path is what runsc turns into the
+// sentry's netstack and its hostname is the pod's; subcontainers share
+// network, UTS and IPC with it. A pid entry without a path gives each
+// container a PID namespace of its own (Kubernetes' default,
+// shareProcessNamespace: false).
+func podNamespaces(p Pod) []specs.LinuxNamespace {
+	return []specs.LinuxNamespace{
+		{Type: specs.PIDNamespace},
+		{Type: specs.IPCNamespace},
+		{Type: specs.UTSNamespace},
+		{Type: specs.MountNamespace},
+		{Type: specs.NetworkNamespace, Path: p.NetNS},
+	}
+}
+
+func defaultCapabilities() *specs.LinuxCapabilities {
+	return &specs.LinuxCapabilities{Bounding: defaultCaps, Effective: defaultCaps, Permitted: defaultCaps}
 }
 
 // defaultMounts are the kernel filesystems every container expects; gVisor
@@ -161,14 +158,10 @@ func ExecProcess(container Process, args []string) *specs.Process {
 		cwd = "/"
 	}
 	return &specs.Process{
-		Args: args,
-		Env:  container.Env,
-		Cwd:  cwd,
-		User: specs.User{UID: container.UID, GID: container.GID, AdditionalGids: container.AdditionalGids},
-		Capabilities: &specs.LinuxCapabilities{
-			Bounding:  defaultCaps,
-			Effective: defaultCaps,
-			Permitted: defaultCaps,
-		},
+		Args:         args,
+		Env:          container.Env,
+		Cwd:          cwd,
+		User:         specs.User{UID: container.UID, GID: container.GID, AdditionalGids: container.AdditionalGids},
+		Capabilities: defaultCapabilities(),
 	}
 }
