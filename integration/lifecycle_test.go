@@ -7,11 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"podbox.dev/podbox/rootless"
 )
 
 func TestBadManifestCreatesNothing(t *testing.T) {
@@ -232,4 +235,75 @@ func copyFile(t *testing.T, from, to string) {
 	if err := os.WriteFile(to, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSupervisorUserNamespace: the supervisor runs as root of a user
+// namespace that maps only the user's own IDs: uid 0 is the user, and the
+// user's subordinate range follows where /etc/subuid grants one.
+func TestSupervisorUserNamespace(t *testing.T) {
+	t.Parallel()
+	child := childOf(shared.daemon.Process.Pid)
+	b, err := os.ReadFile("/proc/" + child + "/uid_map")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if f := strings.Fields(lines[0]); len(f) != 3 || f[0] != "0" || f[1] != strconv.Itoa(os.Getuid()) || f[2] != "1" {
+		t.Errorf("first uid_map line %q, want 0 -> uid %d, size 1", lines[0], os.Getuid())
+	}
+	if uids, _, ok := rootless.SubordinateIDs(); ok {
+		want := fmt.Sprintf("1 %d %d", uids.Start, uids.Size)
+		if len(lines) != 2 || strings.Join(strings.Fields(lines[1]), " ") != want {
+			t.Errorf("uid_map:\n%s\nwant a second line %q from /etc/subuid", b, want)
+		}
+	} else if len(lines) != 1 {
+		t.Errorf("uid_map maps more than the user without subordinate IDs:\n%s", b)
+	}
+}
+
+// TestRunToCompletion: restartPolicy Never pods end Succeeded or Failed with
+// the containers' exit codes and reasons, and `logs -f` follows a container
+// until it exits.
+func TestRunToCompletion(t *testing.T) {
+	t.Parallel()
+	e := shared
+	manifest := func(name, script string) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  restartPolicy: Never
+  containers:
+  - name: job
+    image: %s
+    command: ["sh", "-c", %q]
+`, name, busyboxRef, script)
+	}
+	e.apply(t, manifest("job-ok", "echo one; sleep 2; echo two"))
+	e.apply(t, manifest("job-fail", "echo failing >&2; exit 3"))
+
+	e.waitFor(t, "job-ok", 60*time.Second, "started", func(p *corev1.Pod) bool {
+		return p.Status.ContainerStatuses[0].State.Waiting == nil
+	})
+	r := e.run(t, nil, "logs", "-f", "job-ok")
+	if r.code != 0 || r.stdout != "one\ntwo\n" {
+		t.Errorf("logs -f: %+v", r)
+	}
+	ok := e.waitFor(t, "job-ok", 30*time.Second, "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+	if term := ok.Status.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 0 || term.Reason != "Completed" {
+		t.Errorf("job-ok container state: %+v", ok.Status.ContainerStatuses[0].State)
+	}
+	fail := e.waitFor(t, "job-fail", 60*time.Second, "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+	if term := fail.Status.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 3 || term.Reason != "Error" {
+		t.Errorf("job-fail container state: %+v", fail.Status.ContainerStatuses[0].State)
+	}
+	table := e.ok(t, "get", "pods", "job-ok", "job-fail")
+	if !regexpMatch(`(?m)^job-ok\s+0/1\s+Completed\s+0\s`, table) || !regexpMatch(`(?m)^job-fail\s+0/1\s+Error\s+0\s`, table) {
+		t.Errorf("get pods:\n%s", table)
+	}
+	if logs := e.ok(t, "logs", "job-fail"); logs != "failing\n" {
+		t.Errorf("logs of the exited container: %q", logs)
+	}
+	e.ok(t, "delete", "pod", "job-ok", "job-fail")
 }

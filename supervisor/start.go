@@ -68,7 +68,7 @@ func (r *runner) pullImages() error {
 				r.update(func(rec *podRecord) {
 					cr, _ := r.container(c.Name)
 					cr.Image = img.Ref
-					cr.ImageID = img.Ref[:len(img.Ref)-len(tagOf(img.Ref))] + "@" + img.Digest.String()
+					cr.ImageID = img.ImageID()
 					cr.WaitingReason, cr.WaitingMessage = "ContainerCreating", ""
 				})
 				break
@@ -94,19 +94,6 @@ func (r *runner) pullImages() error {
 		}
 	}
 	return nil
-}
-
-// tagOf returns the ":tag" suffix of a normalized reference, or "".
-func tagOf(ref string) string {
-	for i := len(ref) - 1; i >= 0; i-- {
-		switch ref[i] {
-		case ':':
-			return ref[i:]
-		case '/':
-			return ""
-		}
-	}
-	return ""
 }
 
 type errNeverPull struct{ image string }
