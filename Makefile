@@ -44,7 +44,8 @@ integration: build
 vet:
 	$(GO) vet ./... $(TESTDATA_PKGS)
 	$(GO) vet -tags integration ./integration/
-	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: the files above need formatting" && exit 1)
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then \
+		echo "$$unformatted"; echo "gofmt: the files above need formatting"; exit 1; fi
 
 # The demo: build, put a demo image (made from testdata, no registry) into
 # the local store, run a two-container pod, show it and its logs.

@@ -51,6 +51,8 @@ func New(sup *supervisor.Supervisor, v Version) *Server {
 	s.mux.HandleFunc("GET "+pods+"/{name}/log", s.podLogs)
 	s.mux.HandleFunc("GET "+pods+"/{name}/exec", s.podExec)
 	s.mux.HandleFunc("POST "+pods+"/{name}/exec", s.podExec)
+	s.mux.HandleFunc("GET /api/v1/events", s.listEvents)
+	s.mux.HandleFunc("GET /api/v1/namespaces/{ns}/events", s.listEvents)
 	return s
 }
 
@@ -94,6 +96,12 @@ func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
 	for i := range list.Items {
 		list.Items[i].APIVersion, list.Items[i].Kind = "", ""
 	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	list := &corev1.EventList{Items: s.sup.Events(r.PathValue("ns"))}
+	list.APIVersion, list.Kind = "v1", "EventList"
 	writeJSON(w, http.StatusOK, list)
 }
 

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"podbox.dev/podbox/testdata/images"
 )
@@ -226,6 +227,22 @@ func (e *env) getPod(t *testing.T, name string) *corev1.Pod {
 		t.Fatalf("get pod %s -o json is not a Pod: %v", name, err)
 	}
 	return &p
+}
+
+// events returns the events about the object with uid.
+func (e *env) events(t *testing.T, uid types.UID) []corev1.Event {
+	t.Helper()
+	var list corev1.EventList
+	if err := json.Unmarshal([]byte(e.ok(t, "get", "events", "-A", "-o", "json")), &list); err != nil {
+		t.Fatalf("get events -o json: %v", err)
+	}
+	var out []corev1.Event
+	for _, ev := range list.Items {
+		if ev.InvolvedObject.UID == uid {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // waitFor polls the pod until cond holds, failing after timeout.

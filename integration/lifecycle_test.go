@@ -114,6 +114,15 @@ func TestDeleteWhilePending(t *testing.T) {
 	if p.Status.Phase != corev1.PodPending {
 		t.Errorf("phase = %s, want Pending", p.Status.Phase)
 	}
+	failed := false
+	for _, ev := range e.events(t, p.UID) {
+		if ev.Type == "Warning" && ev.Reason == "Failed" && strings.HasPrefix(ev.Message, fmt.Sprintf("Failed to pull image %q: ", ref)) {
+			failed = true
+		}
+	}
+	if !failed {
+		t.Errorf("no Warning Failed event saying the pull failed: %+v", e.events(t, p.UID))
+	}
 	e.ok(t, "delete", "pod", "pending")
 	if r := e.run(t, nil, "get", "pod", "pending"); r.code != 1 {
 		t.Errorf("pod still there after delete: %+v", r)

@@ -92,6 +92,25 @@ func TestTwoContainerPod(t *testing.T) {
 		}
 	})
 
+	t.Run("events tell how the pod started", func(t *testing.T) {
+		got := map[string]int{}
+		for _, ev := range e.events(t, p.UID) {
+			got[ev.Reason+" "+ev.InvolvedObject.FieldPath]++
+			if ev.Reason == "Started" && ev.Message != "Started container "+strings.TrimSuffix(strings.TrimPrefix(ev.InvolvedObject.FieldPath, "spec.containers{"), "}") {
+				t.Errorf("Started event message %q", ev.Message)
+			}
+		}
+		for _, want := range []string{"Scheduled ", "Pulled spec.containers{web}", "Pulled spec.containers{side}", "Created spec.containers{web}", "Created spec.containers{side}", "Started spec.containers{web}", "Started spec.containers{side}"} {
+			if got[want] != 1 {
+				t.Errorf("want one %q event, got %d (all: %v)", want, got[want], got)
+			}
+		}
+		table := e.ok(t, "get", "events")
+		if !regexpMatch(`(?m)^\S+\s+Normal\s+Started\s+pod/web\s+Started container side$`, table) {
+			t.Errorf("get events:\n%s", table)
+		}
+	})
+
 	sandboxID := sandboxOf(t, p)
 	t.Run("one sandbox process for both containers", func(t *testing.T) {
 		var sentries []string

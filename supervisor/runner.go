@@ -47,6 +47,7 @@ type runner struct {
 
 // liveContainer is the in-memory side of a container instance.
 type liveContainer struct {
+	name   string
 	image  *image.Image
 	rootfs string
 	id     string
@@ -101,7 +102,7 @@ func (r *runner) refreshLocked() {
 	if rec.Phase != corev1.PodSucceeded && rec.Phase != corev1.PodFailed {
 		rec.Phase = podPhase(rec.Pod.Spec.RestartPolicy, rec.Containers, rec.TornDown)
 	}
-	rec.Conditions = conditions(rec.Phase, rec.SandboxReady, rec.Containers, rec.Conditions, r.sup.opts.Now())
+	rec.Conditions = conditions(rec.Phase, rec.SandboxReady, rec.Containers, rec.Conditions, r.sup.opts.Clock.Now())
 }
 
 // object returns the pod as the API shows it: metadata and spec as created,
@@ -169,16 +170,27 @@ func (r *runner) podDir(parts ...string) string {
 }
 
 // waitingError marks a container as unable to start, with the kubelet's
-// reason (e.g. ErrImagePull, CreateContainerError, RunContainerError).
+// reason (e.g. CreateContainerError, RunContainerError) and its event.
 func (r *runner) waitingError(name, reason string, err error) {
 	r.sup.opts.Log.Warn("container cannot start", "pod", r.name, "container", name, "reason", reason, "err", err)
+	r.event(containerPath(name), warning, "Failed", "Error: "+err.Error())
+	r.setWaiting(name, reason, err.Error())
+}
+
+// setWaiting shows a container as waiting for a reason.
+func (r *runner) setWaiting(name, reason, message string) {
 	r.update(func(rec *podRecord) {
 		for _, c := range rec.Containers {
 			if c.Name == name {
-				c.WaitingReason, c.WaitingMessage = reason, err.Error()
+				c.WaitingReason, c.WaitingMessage = reason, message
 			}
 		}
 	})
+}
+
+// event records an event about this pod (fieldPath "" for the pod itself).
+func (r *runner) event(fieldPath, eventType, reason, message string) {
+	r.sup.events.record(r.rec.Pod, fieldPath, eventType, reason, message)
 }
 
 func (r *runner) logPath(name string, restart int32) string {

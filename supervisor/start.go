@@ -48,52 +48,89 @@ func (r *runner) start() {
 const (
 	pullBackoffInitial = 10 * time.Second
 	pullBackoffMax     = 300 * time.Second
+	// errImagePullShown is how long ErrImagePull shows before the pod's
+	// next sync turns it into ImagePullBackOff.
+	errImagePullShown = time.Second
 )
 
 // pullImages resolves every container's image by its pull policy, pulling
-// where needed, and unpacks it. A failed pull shows as ErrImagePull, then
-// ImagePullBackOff while waiting to retry; the pod stays Pending.
+// where needed, and unpacks it.
 func (r *runner) pullImages() error {
-	for _, c := range r.rec.Pod.Spec.Containers {
-		backoff := pullBackoffInitial
-		for {
-			img, err := r.ensureImage(&c)
-			if err == nil {
-				rootfs, err := r.sup.opts.Images.Rootfs(img)
-				if err != nil {
-					r.waitingError(c.Name, "CreateContainerError", err)
-					return err
-				}
-				r.setLive(c.Name, &liveContainer{image: img, rootfs: rootfs})
-				r.update(func(rec *podRecord) {
-					cr, _ := r.container(c.Name)
-					cr.Image = img.Ref
-					cr.ImageID = img.ImageID()
-					cr.WaitingReason, cr.WaitingMessage = "ContainerCreating", ""
-				})
-				break
-			}
-			var never errNeverPull
-			if errors.As(err, &never) {
-				r.waitingError(c.Name, "ErrImageNeverPull", err)
-				return err
-			}
-			r.waitingError(c.Name, "ErrImagePull", err)
-			select {
-			case <-r.ctx.Done():
-				return r.ctx.Err()
-			case <-time.After(time.Second):
-			}
-			r.waitingError(c.Name, "ImagePullBackOff", fmt.Errorf("Back-off pulling image %q", c.Image))
-			select {
-			case <-r.ctx.Done():
-				return r.ctx.Err()
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, pullBackoffMax)
+	for i := range r.rec.Pod.Spec.Containers {
+		c := &r.rec.Pod.Spec.Containers[i]
+		img, err := r.pullWithBackoff(c)
+		if err != nil {
+			return err
 		}
+		rootfs, err := r.sup.opts.Images.Rootfs(img)
+		if err != nil {
+			r.waitingError(c.Name, "CreateContainerError", err)
+			return err
+		}
+		r.setLive(c.Name, &liveContainer{name: c.Name, image: img, rootfs: rootfs})
+		r.update(func(rec *podRecord) {
+			cr, _ := r.container(c.Name)
+			cr.Image = img.Ref
+			cr.ImageID = img.ImageID()
+			cr.WaitingReason, cr.WaitingMessage = "ContainerCreating", ""
+		})
 	}
 	return nil
+}
+
+// pullWithBackoff gets a container's image as the kubelet's image manager
+// does: a failure shows as ErrImagePull, then ImagePullBackOff until the
+// back-off window (per pod and image) has passed, then it tries again; the
+// pod stays Pending throughout. It returns only with the image or when the
+// pod is being deleted.
+func (r *runner) pullWithBackoff(c *corev1.Container) (*image.Image, error) {
+	key := string(r.rec.Pod.UID) + "_" + c.Image
+	bo, clk := r.sup.pullBackoff, r.sup.opts.Clock
+	path := containerPath(c.Name)
+	for {
+		img, err := r.ensureImage(c)
+		if err == nil {
+			return img, nil
+		}
+		reason := "ErrImagePull"
+		var never errNeverPull
+		if errors.As(err, &never) {
+			reason = "ErrImageNeverPull"
+			r.event(path, warning, reason, err.Error())
+		} else {
+			r.event(path, warning, "Failed", fmt.Sprintf("Failed to pull image %q: %v", c.Image, err))
+			r.event(path, warning, "Failed", "Error: "+reason)
+		}
+		r.setWaiting(c.Name, reason, err.Error())
+		failedAt := clk.Now()
+		bo.Next(key, failedAt)
+		window := bo.Get(key)
+		if err := r.sleep(min(errImagePullShown, window)); err != nil {
+			return nil, err
+		}
+		if bo.IsInBackOffSinceUpdate(key, clk.Now()) {
+			msg := fmt.Sprintf("Back-off pulling image %q", c.Image)
+			r.event(path, normal, "BackOff", msg)
+			r.event(path, warning, "Failed", "Error: ImagePullBackOff")
+			r.setWaiting(c.Name, "ImagePullBackOff", msg)
+			if err := r.sleep(failedAt.Add(window).Sub(clk.Now())); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// sleep waits on the supervisor's clock, or until the pod is being deleted.
+func (r *runner) sleep(d time.Duration) error {
+	if d <= 0 {
+		return r.ctx.Err()
+	}
+	select {
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	case <-r.sup.opts.Clock.After(d):
+		return nil
+	}
 }
 
 type errNeverPull struct{ image string }
@@ -102,11 +139,15 @@ func (e errNeverPull) Error() string {
 	return fmt.Sprintf("Container image %q is not present with pull policy of Never", e.image)
 }
 
+// ensureImage applies the pull policy: a present image is used unless the
+// policy is Always; a missing one is pulled unless the policy is Never.
 func (r *runner) ensureImage(c *corev1.Container) (*image.Image, error) {
 	store := r.sup.opts.Images
+	path := containerPath(c.Name)
 	if c.ImagePullPolicy != corev1.PullAlways {
 		img, err := store.Lookup(c.Image)
 		if err == nil {
+			r.event(path, normal, "Pulled", fmt.Sprintf("Container image %q already present on machine", c.Image))
 			return img, nil
 		}
 		if !errors.Is(err, image.ErrNotFound) {
@@ -116,7 +157,15 @@ func (r *runner) ensureImage(c *corev1.Container) (*image.Image, error) {
 			return nil, errNeverPull{c.Image}
 		}
 	}
-	return store.Pull(r.ctx, c.Image)
+	r.event(path, normal, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
+	start := r.sup.opts.Clock.Now()
+	img, err := store.Pull(r.ctx, c.Image)
+	if err != nil {
+		return nil, err
+	}
+	took := r.sup.opts.Clock.Since(start).Round(time.Millisecond)
+	r.event(path, normal, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s (%s including waiting). Image size: %d bytes.", c.Image, took, took, img.Size))
+	return img, nil
 }
 
 // createNetwork pins the pod's network namespace with loopback up.
@@ -213,16 +262,18 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	if err := r.runsc.Create(r.ctx, live.id, bundle); err != nil {
 		return err
 	}
+	r.event(containerPath(c.Name), normal, "Created", "Created container: "+c.Name)
 	if err := r.startWithLogs(c.Name, restart, live); err != nil {
 		_ = r.runsc.Delete(context.Background(), live.id)
 		return err
 	}
+	r.event(containerPath(c.Name), normal, "Started", "Started container "+c.Name)
 	r.update(func(rec *podRecord) {
 		cr, _ := r.container(c.Name)
 		cr.ContainerID = "gvisor://" + live.id
 		cr.Running, cr.Terminated = true, false
 		cr.WaitingReason, cr.WaitingMessage = "", ""
-		cr.StartedAt = r.sup.opts.Now()
+		cr.StartedAt = r.sup.opts.Clock.Now()
 	})
 	go r.watch(c.Name, live)
 	return nil
@@ -234,7 +285,7 @@ func (r *runner) startWithLogs(name string, restart int32, live *liveContainer) 
 	if _, err := r.ensureDir("logs", name); err != nil {
 		return err
 	}
-	lf, err := openLog(r.logPath(name, restart), r.sup.opts.Now)
+	lf, err := openLog(r.logPath(name, restart), r.sup.opts.Clock.Now)
 	if err != nil {
 		return err
 	}
@@ -303,7 +354,7 @@ func (r *runner) watch(name string, live *liveContainer) {
 		cr.Running, cr.Terminated = false, true
 		cr.ExitCode = int32(code)
 		cr.Reason = exitReason(int32(code))
-		cr.FinishedAt = r.sup.opts.Now()
+		cr.FinishedAt = r.sup.opts.Clock.Now()
 	})
 	close(live.exited)
 }

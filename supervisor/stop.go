@@ -41,7 +41,7 @@ func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 
 	r.update(func(rec *podRecord) {
 		rec.Pod.DeletionGracePeriodSeconds = &grace
-		rec.Pod.DeletionTimestamp = ptr(metav1.NewTime(r.sup.opts.Now().Add(time.Duration(grace) * time.Second)))
+		rec.Pod.DeletionTimestamp = ptr(metav1.NewTime(r.sup.opts.Clock.Now().Add(time.Duration(grace) * time.Second)))
 	})
 	if grace == 0 {
 		r.mu.Lock()
@@ -135,6 +135,7 @@ func (r *runner) stopContainer(l *liveContainer) {
 		return
 	default:
 	}
+	r.event(containerPath(l.name), normal, "Killing", "Stopping container "+l.name)
 	if err := r.runsc.Kill(context.Background(), l.id, "TERM"); err != nil {
 		r.sup.opts.Log.Warn("signal container", "id", l.id, "err", err)
 	}

@@ -11,13 +11,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/util/flowcontrol"
+	"k8s.io/utils/clock"
 
 	"podbox.dev/podbox/dirs"
 	"podbox.dev/podbox/image"
@@ -35,17 +36,30 @@ type Options struct {
 	// Pause is the path of the podbox-pause binary.
 	Pause string
 	// Images is the image store pods pull into and run from.
-	Images *image.Store
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	Images Images
+	// Clock is the supervisor's time source (a fake one in tests); the real
+	// clock when nil.
+	Clock clock.Clock
 	// Log receives the supervisor's own log.
 	Log *slog.Logger
+}
+
+// Images is what the supervisor needs of the image store (*image.Store).
+type Images interface {
+	Lookup(ref string) (*image.Image, error)
+	Pull(ctx context.Context, ref string, opts ...image.PullOption) (*image.Image, error)
+	Rootfs(img *image.Image) (string, error)
 }
 
 // Supervisor owns all pods of one user.
 type Supervisor struct {
 	opts        Options
 	pauseRootfs string
+
+	// events are the pods' Events; pullBackoff is the kubelet's image pull
+	// back-off, keyed by pod UID and image.
+	events      *eventLog
+	pullBackoff *flowcontrol.Backoff
 
 	mu   sync.Mutex
 	pods map[string]*runner // by namespace/name
@@ -55,13 +69,18 @@ type Supervisor struct {
 // behind and resumes the pods it had. It must run inside podbox's user
 // namespace (rootless.Inside).
 func New(ctx context.Context, opts Options) (*Supervisor, error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Supervisor{opts: opts, pods: map[string]*runner{}}
+	s := &Supervisor{
+		opts:        opts,
+		pods:        map[string]*runner{},
+		events:      newEventLog(opts.Clock),
+		pullBackoff: flowcontrol.NewFakeBackOff(pullBackoffInitial, pullBackoffMax, opts.Clock),
+	}
 	for _, d := range []string{opts.Dirs.RunscRoot(), opts.Dirs.Netns(), opts.Dirs.Pods()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
@@ -165,7 +184,7 @@ func (s *Supervisor) Create(in *corev1.Pod) (*corev1.Pod, error) {
 	if p.GenerateName != "" && p.Name == "" {
 		p.Name = p.GenerateName + string(uuid.NewUUID())[:5]
 	}
-	now := s.opts.Now()
+	now := s.opts.Clock.Now()
 	p.UID = uuid.NewUUID()
 	p.CreationTimestamp = metav1.NewTime(now)
 	p.ResourceVersion = ""
@@ -187,6 +206,7 @@ func (s *Supervisor) Create(in *corev1.Pod) (*corev1.Pod, error) {
 		return nil, apierrors.NewInternalError(err)
 	}
 	s.pods[key] = r
+	s.events.record(p, "", normal, "Scheduled", fmt.Sprintf("Successfully assigned %s/%s to %s", p.Namespace, p.Name, s.events.host))
 	go r.start()
 	return r.object(), nil
 }
@@ -253,6 +273,11 @@ func (s *Supervisor) runner(namespace, name string) (*runner, error) {
 		return nil, apierrors.NewNotFound(podsResource, name)
 	}
 	return r, nil
+}
+
+// Events returns the events of a namespace ("" for all namespaces).
+func (s *Supervisor) Events(namespace string) []corev1.Event {
+	return s.events.list(namespace, "")
 }
 
 // Logs writes a container's log to w (see LogOptions).

@@ -28,6 +28,8 @@ import (
 type client struct {
 	// pods is the typed pod API (CoreV1 of a clientset).
 	pods typedcorev1.PodsGetter
+	// events is the typed event API.
+	events typedcorev1.EventsGetter
 	// config reaches the supervisor; exec needs it to open its websocket.
 	config *rest.Config
 	// rest builds sub-resource URLs (pods/NAME/exec).
@@ -54,7 +56,7 @@ func newClient(ctx context.Context) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &client{pods: cs.CoreV1(), config: cfg, rest: cs.CoreV1().RESTClient()}, nil
+	return &client{pods: cs.CoreV1(), events: cs.CoreV1(), config: cfg, rest: cs.CoreV1().RESTClient()}, nil
 }
 
 // restConfig is a client-go configuration for the supervisor's socket. The

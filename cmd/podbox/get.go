@@ -30,14 +30,15 @@ func namespaceFlag() cli.Flag {
 func getCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "get",
-		Usage:     "list pods, or show one in detail",
-		ArgsUsage: "pods [NAME...]",
+		Usage:     "list pods, or show one in detail; list events",
+		ArgsUsage: "pods [NAME...] | events",
 		Description: "Like kubectl get: a table of NAME READY STATUS RESTARTS AGE, or the pods as\n" +
 			"JSON or YAML. Pods are the only resource podbox serves.\n\n" +
 			"Examples:\n" +
 			"  podbox get pods\n" +
 			"  podbox get pod web -o yaml\n" +
-			"  podbox get pods -A -o wide",
+			"  podbox get pods -A -o wide\n" +
+			"  podbox get events",
 		Flags: []cli.Flag{
 			namespaceFlag(),
 			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "list pods of every namespace"},
@@ -45,6 +46,9 @@ func getCommand() *cli.Command {
 			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "only pods whose labels match this selector (e.g. app=web)"},
 		},
 		Action: func(c *cli.Context) error {
+			if isEventsArg(c.Args().First()) {
+				return getEvents(c)
+			}
 			opts, err := parseGetArgs(c)
 			if err != nil {
 				return err

@@ -275,6 +275,11 @@ func printPodObjects(w io.Writer, format string, pods []corev1.Pod, single bool)
 			"metadata":   map[string]any{"resourceVersion": ""},
 		}
 	}
+	return printObject(w, format, obj)
+}
+
+// printObject writes any API object as JSON or YAML with kubectl's layout.
+func printObject(w io.Writer, format string, obj any) error {
 	// Round-trip through a generic map so keys come out sorted, as in
 	// kubectl's output (it prints unstructured objects).
 	raw, err := json.Marshal(obj)
