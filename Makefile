@@ -13,7 +13,7 @@ export CGO_ENABLED := 0
 # Go's ./... skips testdata/; its packages are named here.
 TESTDATA_PKGS := ./testdata/images/ ./testdata/images/cmd/mkdemo ./testdata/testapp
 
-.PHONY: all build test unit integration demo install vet fmt clean
+.PHONY: all build test unit integration bench demo install vet fmt clean
 
 all: build
 
@@ -40,6 +40,11 @@ unit:
 
 integration: build
 	PODBOX_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./integration/ -tags integration -v
+
+# Benchmarks (not tests): image pull speed beside crane and, if installed,
+# skopeo; a second pull must transfer nothing.
+bench:
+	$(GO) test ./image/ -run '^$$' -bench BenchmarkPull -benchtime 3x
 
 vet:
 	$(GO) vet ./... $(TESTDATA_PKGS)

@@ -186,11 +186,7 @@ func (s *Server) podLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.TailLines = n
 	}
-	if q.Get("previous") == "true" {
-		c := opts.Container
-		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", c, r.PathValue("name"))))
-		return
-	}
+	opts.Previous = q.Get("previous") == "true"
 	// Errors must be reported before the first byte of the stream; the
 	// supervisor validates before writing, so defer the header until then.
 	lw := &lazyWriter{w: w}

@@ -18,8 +18,12 @@ import (
 
 // writeImage copies every blob of img into the store and returns the
 // descriptor of its manifest. Nothing refers to the blobs until commit, so a
-// failure here leaves at most unreferenced, verified blobs behind.
-func (s *Store) writeImage(ctx context.Context, img v1.Image) (*v1.Descriptor, error) {
+// failure here leaves at most unreferenced, verified blobs behind. w, which may
+// be nil, receives progress and accounts waiting.
+//
+// fetch, if not nil, opens blobs instead of img's layers: pulls fetch them
+// directly, so that each is hashed once (here) rather than also by ggcr.
+func (s *Store) writeImage(ctx context.Context, img v1.Image, w *pullWriter, fetch func(v1.Hash) func() (io.ReadCloser, error)) (*v1.Descriptor, error) {
 	m, err := img.Manifest()
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
@@ -30,28 +34,46 @@ func (s *Store) writeImage(ctx context.Context, img v1.Image) (*v1.Descriptor, e
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.jobs)
-	for _, l := range layers {
+	for i, l := range layers {
 		g.Go(func() error {
 			d, err := l.Digest()
 			if err != nil {
 				return fmt.Errorf("layer digest: %w", err)
 			}
-			if err := s.writeBlob(gctx, d, l.Compressed); err != nil {
+			size := int64(-1)
+			if i < len(m.Layers) && m.Layers[i].Digest == d {
+				size = m.Layers[i].Size
+			}
+			open := l.Compressed
+			if fetch != nil {
+				open = fetch(d)
+			}
+			if err := s.writeBlob(gctx, d, open, w.blob(d, i+1, size)); err != nil {
 				return fmt.Errorf("layer %s: %w", d, err)
 			}
 			return nil
 		})
 	}
+	// The config is fetched only if the store lacks it, so that concurrent
+	// pulls of one image fetch it once too.
+	g.Go(func() error {
+		open := func() (io.ReadCloser, error) {
+			raw, err := img.RawConfigFile()
+			if err != nil {
+				return nil, err
+			}
+			return io.NopCloser(bytes.NewReader(raw)), nil
+		}
+		if fetch != nil {
+			open = fetch(m.Config.Digest)
+		}
+		if err := s.writeBlob(gctx, m.Config.Digest, open, w.blob(m.Config.Digest, 0, m.Config.Size)); err != nil {
+			return fmt.Errorf("config %s: %w", m.Config.Digest, err)
+		}
+		return nil
+	})
 	if err := g.Wait(); err != nil {
 		return nil, err
-	}
-
-	rawCfg, err := img.RawConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	if err := s.writeBlob(ctx, m.Config.Digest, bytesOpener(rawCfg)); err != nil {
-		return nil, fmt.Errorf("config %s: %w", m.Config.Digest, err)
 	}
 
 	rawManifest, err := img.RawManifest()
@@ -62,14 +84,16 @@ func (s *Store) writeImage(ctx context.Context, img v1.Image) (*v1.Descriptor, e
 	if err != nil {
 		return nil, fmt.Errorf("describe manifest: %w", err)
 	}
-	if err := s.writeBlob(ctx, desc.Digest, bytesOpener(rawManifest)); err != nil {
+	if err := s.writeBlob(ctx, desc.Digest, bytesOpener(rawManifest), nil); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
 	// The stored descriptor must describe only the manifest; drop whatever
 	// the source carried (annotations of a remote index, URLs...).
 	out := v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest}
-	if cf, err := img.ConfigFile(); err == nil && cf.OS != "" {
-		out.Platform = &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
+	if raw, err := os.ReadFile(s.blobPath(m.Config.Digest)); err == nil {
+		if cf, err := v1.ParseConfigFile(bytes.NewReader(raw)); err == nil && cf.OS != "" {
+			out.Platform = &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
+		}
 	}
 	return &out, nil
 }
@@ -86,17 +110,37 @@ var errDigestMismatch = errors.New("content does not match its digest")
 // its final name only if the hash matches, so a corrupt or truncated download
 // never appears under the final name. An existing final name is trusted,
 // since only verified content is ever renamed there.
-func (s *Store) writeBlob(ctx context.Context, want v1.Hash, open func() (io.ReadCloser, error)) (err error) {
+//
+// A per-blob flock makes concurrent writers of one blob, in this or other
+// processes, take turns: the first downloads, the others wait and then find
+// the blob stored, so each blob is fetched once. p (may be nil) hears about it.
+func (s *Store) writeBlob(ctx context.Context, want v1.Hash, open func() (io.ReadCloser, error), p *blobProgress) (err error) {
 	if want.Algorithm != "sha256" {
 		return fmt.Errorf("unsupported digest algorithm %q (only sha256 is supported)", want.Algorithm)
 	}
 	final := s.blobPath(want)
 	if _, err := os.Stat(final); err == nil {
+		p.state(ProgressExists, nil)
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	unlock, err := s.lockBlob(ctx, want, p)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := os.Stat(final); err == nil {
+		p.state(ProgressExists, nil) // another writer stored it while we waited
+		return nil
+	}
+	defer func() {
+		if err != nil {
+			p.state(ProgressFailed, err)
+		}
+	}()
+	p.state(ProgressDownloading, nil)
 	rc, err := open()
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
@@ -113,7 +157,14 @@ func (s *Store) writeBlob(ctx context.Context, want v1.Hash, open func() (io.Rea
 		}
 	}()
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, rc}); err != nil {
+	var dst io.Writer = io.MultiWriter(f, h)
+	if p != nil {
+		dst = io.MultiWriter(f, h, p)
+	}
+	// A large buffer: fewer, larger writes make pulls from fast registries
+	// noticeably faster than io.Copy's 32 KiB.
+	buf := make([]byte, 1<<20)
+	if _, err := io.CopyBuffer(dst, ctxReader{ctx, rc}, buf); err != nil {
 		return fmt.Errorf("download: %w", err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want.Hex {
@@ -134,7 +185,22 @@ func (s *Store) writeBlob(ctx context.Context, want v1.Hash, open func() (io.Rea
 	if err := os.Rename(f.Name(), final); err != nil {
 		return fmt.Errorf("store blob: %w", err)
 	}
+	p.state(ProgressDone, nil)
 	return nil
+}
+
+// lockBlob takes the per-blob lock of h. If another writer holds it, the wait
+// is reported as ProgressWaiting and accounted as waiting time of the pull.
+func (s *Store) lockBlob(ctx context.Context, h v1.Hash, p *blobProgress) (func(), error) {
+	path := filepath.Join(s.locksDir(), h.Hex+".lock")
+	unlock, ok, err := tryLockFile(path)
+	if err != nil || ok {
+		return unlock, err
+	}
+	p.state(ProgressWaiting, nil)
+	done := p.waiting()
+	defer done()
+	return lockFileCtx(ctx, path)
 }
 
 // ctxReader stops a long copy when the context is cancelled.

@@ -9,7 +9,12 @@
 //	<root>/index.json           one descriptor per reference (ref.name annotation)
 //	<root>/blobs/sha256/<hex>   manifests, configs and compressed layers
 //	<root>/rootfs/<config-hex>/ the unpacked root filesystem of an image
-//	<root>/index.lock           flock guarding every index.json update
+//	<root>/rootfs/<config-hex>.done  census of the complete tree, for Verify
+//	<root>/rootfs/.trash/       removed trees awaiting deletion (see GC)
+//	<root>/leases/<holder>.json the images a pod uses (Lease, Release)
+//	<root>/locks/<hex>.lock     per-blob flocks: each blob is fetched once
+//	<root>/index.lock           flock guarding every index.json and lease update
+//	<root>/gc.lock              shared by pulls and unpacks, exclusive for GC
 //
 // Several podbox processes may use one store at once: blobs are written to a
 // temporary name, verified against their digest and renamed into place, the

@@ -1,11 +1,13 @@
 package image
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,6 +32,73 @@ func lockFile(path string) (unlock func(), err error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// tryLockFile takes an exclusive flock on path if nobody holds it; ok is
+// false (and unlock nil) if somebody does.
+func tryLockFile(path string) (unlock func(), ok bool, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, fmt.Errorf("open lock file %s: %w", path, err)
+	}
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		f.Close()
+		return nil, false, nil
+	}
+	if err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, true, nil
+}
+
+// lockFileCtx is lockFile that gives up when ctx ends. A blocking flock
+// cannot be interrupted, so it polls, at most every 50 ms.
+func lockFileCtx(ctx context.Context, path string) (unlock func(), err error) {
+	wait := time.Millisecond
+	for {
+		unlock, ok, err := tryLockFile(path)
+		if err != nil || ok {
+			return unlock, err
+		}
+		if err := sleepCtx(ctx, wait); err != nil {
+			return nil, err
+		}
+		wait = min(wait*2, 50*time.Millisecond)
+	}
+}
+
+// lockFileShared takes a shared flock on path: any number of shared holders,
+// or one exclusive (lockFile) holder.
+func lockFileShared(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file %s: %w", path, err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_SH)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// lockGC takes the store's GC lock: shared by everything that writes blobs or
+// trees not yet referenced (pulls, loads, unpacking), exclusive for garbage
+// collection and verification, which must not mistake such work in progress
+// for garbage.
+func (s *Store) lockGC(exclusive bool) (func(), error) {
+	path := filepath.Join(s.root, "gc.lock")
+	if exclusive {
+		return lockFile(path)
+	}
+	return lockFileShared(path)
 }
 
 // writeFileAtomic replaces path with data so that readers and crashes see the

@@ -51,7 +51,7 @@ func (s *Store) loadTarball(path string) ([]*Image, error) {
 			if err != nil {
 				return out, fmt.Errorf("load %s: image %s: %w", path, t, err)
 			}
-			stored, err := s.put(context.Background(), format(tag), img, mustDigest(img))
+			stored, err := s.put(context.Background(), format(tag), img, mustDigest(img), nil, nil)
 			if err != nil {
 				return out, fmt.Errorf("load %s: %w", path, err)
 			}
@@ -109,7 +109,7 @@ func (s *Store) loadLayout(path string) ([]*Image, error) {
 		default:
 			continue // not an image (e.g. an attestation); nothing to run
 		}
-		stored, err := s.put(context.Background(), format(r), img, d.Digest)
+		stored, err := s.put(context.Background(), format(r), img, d.Digest, nil, nil)
 		if err != nil {
 			return out, fmt.Errorf("load %s: %w", path, err)
 		}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -32,6 +34,13 @@ type Store struct {
 	root string
 	log  *slog.Logger
 	jobs int
+	// registriesPath overrides DefaultRegistriesConfigPath when set.
+	registriesPath *string
+	// maxLayerSize and maxImageSize bound what unpacking may write, against
+	// decompression bombs (see WithMaxUnpackedSize).
+	maxLayerSize, maxImageSize int64
+	// ownershipWarned makes the single-ID ownership warning appear once.
+	ownershipWarned sync.Once
 }
 
 // Option configures a Store.
@@ -48,6 +57,24 @@ func WithJobs(n int) Option {
 	return func(s *Store) {
 		if n > 0 {
 			s.jobs = n
+		}
+	}
+}
+
+// WithMaxUnpackedSize bounds how many bytes one layer may expand to
+// (uncompressed tar stream) and how many an image's layers may write in all;
+// unpacking fails beyond that instead of filling the disk. The defaults are
+// 64 GiB per layer and 128 GiB per image: generous, since the point is to stop
+// a few kilobytes of hostile gzip from expanding into terabytes, not to police
+// big images. Compression ratios are not judged, because legitimate layers
+// (sparse files, zero-filled images) compress by over 1000:1.
+func WithMaxUnpackedSize(perLayer, perImage int64) Option {
+	return func(s *Store) {
+		if perLayer > 0 {
+			s.maxLayerSize = perLayer
+		}
+		if perImage > 0 {
+			s.maxImageSize = perImage
 		}
 	}
 }
@@ -70,6 +97,8 @@ type Image struct {
 	Config v1.Config
 	// OS and Architecture are the platform the image was built for.
 	OS, Architecture string
+	// Created is when the image was built, from its config (zero if unset).
+	Created time.Time
 	// Size is the number of bytes the image occupies in the store
 	// (compressed layers, config and manifest).
 	Size int64
@@ -93,11 +122,11 @@ func Open(root string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open image store %s: %w", root, err)
 	}
-	s := &Store{root: abs, log: slog.New(slog.DiscardHandler), jobs: 4}
+	s := &Store{root: abs, log: slog.New(slog.DiscardHandler), jobs: 4, maxLayerSize: 64 << 30, maxImageSize: 128 << 30}
 	for _, o := range opts {
 		o(s)
 	}
-	for _, d := range []string{s.root, filepath.Join(s.root, "blobs", "sha256"), s.rootfsDir()} {
+	for _, d := range []string{s.root, filepath.Join(s.root, "blobs", "sha256"), s.rootfsDir(), s.locksDir(), s.leasesDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("open image store: create %s: %w", d, err)
 		}
@@ -115,6 +144,9 @@ func (s *Store) Root() string { return s.root }
 
 func (s *Store) indexPath() string { return filepath.Join(s.root, "index.json") }
 func (s *Store) rootfsDir() string { return filepath.Join(s.root, "rootfs") }
+func (s *Store) locksDir() string  { return filepath.Join(s.root, "locks") }
+func (s *Store) leasesDir() string { return filepath.Join(s.root, "leases") }
+func (s *Store) trashDir() string  { return filepath.Join(s.rootfsDir(), ".trash") }
 
 func (s *Store) blobPath(h v1.Hash) string {
 	return filepath.Join(s.root, "blobs", h.Algorithm, h.Hex)
@@ -265,6 +297,7 @@ func (s *Store) describe(d v1.Descriptor) (*Image, error) {
 		Config:       cf.Config,
 		OS:           cf.OS,
 		Architecture: cf.Architecture,
+		Created:      cf.Created.Time,
 		Size:         d.Size + m.Config.Size,
 	}
 	if rd, err := v1.NewHash(d.Annotations[annotationRepoDigest]); err == nil {
@@ -289,33 +322,4 @@ func (s *Store) manifest(h v1.Hash) (*v1.Manifest, error) {
 		return nil, fmt.Errorf("parse manifest %s: %w", h, err)
 	}
 	return m, nil
-}
-
-// Remove forgets ref. Blobs and unpacked trees stay, since other references
-// or running pods may still use them.
-func (s *Store) Remove(ref string) error {
-	norm, err := Normalize(ref)
-	if err != nil {
-		return err
-	}
-	found := false
-	err = s.updateIndex(func(idx *v1.IndexManifest) error {
-		kept := idx.Manifests[:0]
-		for _, d := range idx.Manifests {
-			if d.Annotations[annotationRefName] == norm {
-				found = true
-				continue
-			}
-			kept = append(kept, d)
-		}
-		idx.Manifests = kept
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if !found {
-		return fmt.Errorf("remove %s: %w", norm, ErrNotFound)
-	}
-	return nil
 }

@@ -38,6 +38,9 @@ type unpacker struct {
 	// skipped counts device nodes and fifos, which an unprivileged process
 	// cannot create.
 	skipped int
+	// unowned counts entries whose owner could not be set (no subordinate
+	// IDs), which therefore belong to the user.
+	unowned int
 }
 
 type dirMeta struct {
@@ -262,6 +265,7 @@ func hdrAtime(hdr *tar.Header) time.Time {
 func (u *unpacker) chown(fn func(string, int, int) error, name string, hdr *tar.Header) error {
 	err := fn(name, hdr.Uid, hdr.Gid)
 	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) {
+		u.unowned++
 		return nil
 	}
 	return err

@@ -316,3 +316,76 @@ spec:
 	}
 	e.ok(t, "delete", "pod", "job-ok", "job-fail")
 }
+
+// TestCrashLoopBackOff: a container that keeps failing is restarted at once,
+// then after 10 s, then after 20 s, showing CrashLoopBackOff with its last
+// run as lastState in between (real time; the full back-off schedule is unit
+// tested on a fake clock).
+func TestCrashLoopBackOff(t *testing.T) {
+	t.Parallel()
+	e := shared
+	e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: crasher
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: %s
+    command: ["sh", "-c", "echo run $(date +%%s); sleep 1; exit 2"]
+`, busyboxRef))
+	defer e.run(t, nil, "delete", "pod", "crasher", "--grace-period=1")
+
+	// The delay before each restart: the gap between the end of one run and
+	// the start of the next. Each run lasts a second, so every run is seen
+	// as lastState while the next one runs. Timestamps have one-second
+	// resolution.
+	// Runs are told apart by their container IDs ("...-app-<attempt>").
+	type run struct{ started, finished time.Time }
+	runs := map[string]run{}
+	record := func(term *corev1.ContainerStateTerminated) {
+		if term == nil {
+			return
+		}
+		if term.ExitCode != 2 || term.Reason != "Error" {
+			t.Fatalf("a run ended %+v, want exit code 2, reason Error", term)
+		}
+		attempt := term.ContainerID[strings.LastIndex(term.ContainerID, "-")+1:]
+		runs[attempt] = run{term.StartedAt.Time, term.FinishedAt.Time}
+	}
+	var sawBackOff bool
+	deadline := time.Now().Add(90 * time.Second)
+	for len(runs) < 4 && time.Now().Before(deadline) {
+		p := e.getPod(t, "crasher")
+		cs := p.Status.ContainerStatuses[0]
+		record(cs.State.Terminated)
+		record(cs.LastTerminationState.Terminated)
+		if w := cs.State.Waiting; w != nil && w.Reason == "CrashLoopBackOff" {
+			sawBackOff = true
+			if !regexpMatch(`^back-off (10|20|40)s restarting failed container=app pod=crasher_default\(`, w.Message) {
+				t.Errorf("CrashLoopBackOff message %q", w.Message)
+			}
+			if p.Status.Phase != corev1.PodRunning {
+				t.Errorf("phase %s during CrashLoopBackOff, want Running", p.Status.Phase)
+			}
+			table := e.ok(t, "get", "pod", "crasher")
+			if !regexpMatch(`crasher\s+0/1\s+CrashLoopBackOff\s+\d+ \(\d+s ago\)`, table) {
+				t.Errorf("get pod during back-off:\n%s", table)
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if len(runs) < 4 || !sawBackOff {
+		t.Fatalf("saw runs %v and back-off %v within 90s", runs, sawBackOff)
+	}
+	for i, want := range []time.Duration{0, 10 * time.Second, 20 * time.Second} {
+		gap := runs[strconv.Itoa(i+1)].started.Sub(runs[strconv.Itoa(i)].finished)
+		if gap < want-time.Second || gap > want+4*time.Second {
+			t.Errorf("restart %d came %s after run %d ended, want about %s", i+1, gap, i, want)
+		}
+	}
+	if prev := e.ok(t, "logs", "crasher", "--previous"); !strings.HasPrefix(prev, "run ") {
+		t.Errorf("logs --previous: %q", prev)
+	}
+}

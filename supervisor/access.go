@@ -47,6 +47,18 @@ func (r *runner) logs(ctx context.Context, opts LogOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if opts.Previous {
+		if c.Last == nil {
+			return apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", c.Name, r.name))
+		}
+		opts.Follow = false
+		return readLog(ctx, r.logPath(c.Name, c.Last.Attempt), opts, w, func() bool { return true })
+	}
+	if !c.Running && !c.Terminated && c.Last != nil {
+		// Waiting to restart: the newest instance is the last run.
+		opts.Follow = false
+		return readLog(ctx, r.logPath(c.Name, c.Last.Attempt), opts, w, func() bool { return true })
+	}
 	if !c.Running && !c.Terminated {
 		reason := c.WaitingReason
 		if reason == "" {

@@ -78,6 +78,8 @@ type LogOptions struct {
 	Timestamps bool
 	// TailLines, when >= 0, limits the output to the last lines.
 	TailLines int64
+	// Previous selects the previous instance of a restarted container.
+	Previous bool
 }
 
 // criLine is one parsed CRI log record.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/util/flowcontrol"
@@ -28,6 +29,8 @@ type flakyImages struct {
 
 func (f *flakyImages) Lookup(string) (*image.Image, error) { return nil, image.ErrNotFound }
 func (f *flakyImages) Rootfs(*image.Image) (string, error) { return "/rootfs", nil }
+func (f *flakyImages) Lease(string, ...v1.Hash) error      { return nil }
+func (f *flakyImages) Release(string) error                { return nil }
 func (f *flakyImages) Pull(ctx context.Context, ref string, _ ...image.PullOption) (*image.Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

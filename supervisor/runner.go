@@ -27,9 +27,13 @@ type runner struct {
 
 	mu  sync.Mutex
 	rec *podRecord
-	// live holds what exists only while this supervisor runs: images and
-	// the exit channels of started containers.
-	live map[string]*liveContainer
+	// images are the resolved images of the containers, by name; live are
+	// the current instances of started containers. Both exist only while
+	// this supervisor runs.
+	images map[string]resolvedImage
+	live   map[string]*liveContainer
+	// restarts counts restarts in flight, which teardown waits for.
+	restarts sync.WaitGroup
 
 	ctx    context.Context // cancelled when deletion starts
 	cancel context.CancelFunc
@@ -45,14 +49,19 @@ type runner struct {
 	killAtChanged chan struct{}
 }
 
-// liveContainer is the in-memory side of a container instance.
-type liveContainer struct {
-	name   string
+// resolvedImage is a container's image and its unpacked tree.
+type resolvedImage struct {
 	image  *image.Image
 	rootfs string
+}
+
+// liveContainer is one started instance of a container; it does not change
+// after start, except that exited is closed when the instance exits.
+type liveContainer struct {
+	name   string
 	id     string
 	proc   sandbox.Process
-	exited chan struct{} // closed when the instance has exited
+	exited chan struct{}
 	logs   sync.WaitGroup
 }
 
@@ -69,9 +78,10 @@ func newRunner(s *Supervisor, dir string, rec *podRecord) *runner {
 	return &runner{
 		sup: s, dir: dir, rec: rec,
 		namespace: rec.Pod.Namespace, name: rec.Pod.Name,
-		runsc: s.runsc(dir),
-		live:  map[string]*liveContainer{},
-		ctx:   ctx, cancel: cancel,
+		runsc:  s.runsc(dir),
+		images: map[string]resolvedImage{},
+		live:   map[string]*liveContainer{},
+		ctx:    ctx, cancel: cancel,
 		started: make(chan struct{}),
 		gone:    make(chan struct{}),
 	}
@@ -143,10 +153,18 @@ func (r *runner) resume() {
 	r.update(func(rec *podRecord) {
 		rec.SandboxReady = false
 		for _, c := range rec.Containers {
-			if c.Running || c.Terminated {
+			switch {
+			case c.Running:
+				// Lost with the old sandbox, as the kubelet reports a
+				// container it can no longer find.
+				c.Last = &terminatedInstance{Attempt: c.RestartCount, ContainerID: c.ContainerID, ExitCode: 137, Reason: "ContainerStatusUnknown",
+					Message: "The container could not be located when the pod was terminated", StartedAt: c.StartedAt, FinishedAt: r.sup.opts.Clock.Now()}
+				c.RestartCount++
+			case c.Terminated:
+				c.Last = c.current()
 				c.RestartCount++
 			}
-			*c = containerRecord{Name: c.Name, Image: c.Image, RestartCount: c.RestartCount, WaitingReason: "ContainerCreating"}
+			*c = containerRecord{Name: c.Name, Image: c.Image, RestartCount: c.RestartCount, Last: c.Last, WaitingReason: "ContainerCreating"}
 		}
 	})
 	go r.start()
@@ -164,6 +182,9 @@ func (r *runner) forceDeleted() bool {
 	defer r.mu.Unlock()
 	return r.forced
 }
+
+// leaseHolder names the pod in the image store's leases.
+func (r *runner) leaseHolder() string { return r.namespace + "/" + r.name }
 
 func (r *runner) podDir(parts ...string) string {
 	return filepath.Join(append([]string{r.dir}, parts...)...)
@@ -211,6 +232,29 @@ func (r *runner) setLive(name string, l *liveContainer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.live[name] = l
+}
+
+func (r *runner) setImage(name string, img resolvedImage) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.images[name] = img
+}
+
+func (r *runner) getImage(name string) resolvedImage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.images[name]
+}
+
+// liveContainers returns the instances that were started.
+func (r *runner) liveContainers() []*liveContainer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*liveContainer, 0, len(r.live))
+	for _, l := range r.live {
+		out = append(out, l)
+	}
+	return out
 }
 
 func (r *runner) getLive(name string) *liveContainer {

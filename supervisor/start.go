@@ -62,12 +62,17 @@ func (r *runner) pullImages() error {
 		if err != nil {
 			return err
 		}
+		// Leased before unpacking, so an image prune cannot take it away.
+		if err := r.sup.opts.Images.Lease(r.leaseHolder(), img.ID); err != nil {
+			r.waitingError(c.Name, "CreateContainerError", err)
+			return err
+		}
 		rootfs, err := r.sup.opts.Images.Rootfs(img)
 		if err != nil {
 			r.waitingError(c.Name, "CreateContainerError", err)
 			return err
 		}
-		r.setLive(c.Name, &liveContainer{name: c.Name, image: img, rootfs: rootfs})
+		r.setImage(c.Name, resolvedImage{image: img, rootfs: rootfs})
 		r.update(func(rec *podRecord) {
 			cr, _ := r.container(c.Name)
 			cr.Image = img.Ref
@@ -158,13 +163,13 @@ func (r *runner) ensureImage(c *corev1.Container) (*image.Image, error) {
 		}
 	}
 	r.event(path, normal, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
-	start := r.sup.opts.Clock.Now()
-	img, err := store.Pull(r.ctx, c.Image)
+	var res image.PullResult
+	img, err := store.Pull(r.ctx, c.Image, image.WithResult(&res))
 	if err != nil {
 		return nil, err
 	}
-	took := r.sup.opts.Clock.Since(start).Round(time.Millisecond)
-	r.event(path, normal, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s (%s including waiting). Image size: %d bytes.", c.Image, took, took, img.Size))
+	r.event(path, normal, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s (%s including waiting). Image size: %d bytes.",
+		c.Image, res.Duration.Round(time.Millisecond), res.Total.Round(time.Millisecond), res.Size))
 	return img, nil
 }
 
@@ -237,25 +242,28 @@ func (r *runner) startContainers() error {
 }
 
 func (r *runner) startContainer(c *corev1.Container) error {
-	live := r.getLive(c.Name)
-	proc, err := r.process(c, live)
+	img := r.getImage(c.Name)
+	proc, err := r.process(c, img)
 	if err != nil {
 		r.waitingError(c.Name, "CreateContainerConfigError", err)
 		return nil
 	}
-	cr, _ := r.container(c.Name)
 	r.mu.Lock()
+	cr, _ := r.container(c.Name)
 	restart := cr.RestartCount
 	r.mu.Unlock()
-	live.id = fmt.Sprintf("%s-%s-%d", r.rec.SandboxID, c.Name, restart)
-	live.proc = proc
-	live.exited = make(chan struct{})
+	live := &liveContainer{
+		name:   c.Name,
+		id:     fmt.Sprintf("%s-%s-%d", r.rec.SandboxID, c.Name, restart),
+		proc:   proc,
+		exited: make(chan struct{}),
+	}
 
 	bundle, err := r.ensureDir("bundles", c.Name)
 	if err != nil {
 		return err
 	}
-	spec := sandbox.ContainerSpec(r.sandboxPod(), c.Name, live.image.Ref, proc, live.rootfs)
+	spec := sandbox.ContainerSpec(r.sandboxPod(), c.Name, img.image.Ref, proc, img.rootfs)
 	if err := sandbox.WriteBundle(bundle, spec); err != nil {
 		return err
 	}
@@ -267,6 +275,7 @@ func (r *runner) startContainer(c *corev1.Container) error {
 		_ = r.runsc.Delete(context.Background(), live.id)
 		return err
 	}
+	r.setLive(c.Name, live)
 	r.event(containerPath(c.Name), normal, "Started", "Started container "+c.Name)
 	r.update(func(rec *podRecord) {
 		cr, _ := r.container(c.Name)
@@ -320,12 +329,12 @@ func (r *runner) startWithLogs(name string, restart int32, live *liveContainer) 
 
 // process merges the image config with the container spec (Kubernetes
 // rules) and resolves the user the process runs as.
-func (r *runner) process(c *corev1.Container, live *liveContainer) (sandbox.Process, error) {
-	p, err := pod.MergeProcess(r.rec.Pod, c, live.image.Config)
+func (r *runner) process(c *corev1.Container, img resolvedImage) (sandbox.Process, error) {
+	p, err := pod.MergeProcess(r.rec.Pod, c, img.image.Config)
 	if err != nil {
 		return sandbox.Process{}, err
 	}
-	uid, gid, err := sandbox.ResolveUser(live.rootfs, p.User)
+	uid, gid, err := sandbox.ResolveUser(img.rootfs, p.User)
 	if err != nil {
 		return sandbox.Process{}, err
 	}
@@ -357,4 +366,5 @@ func (r *runner) watch(name string, live *liveContainer) {
 		cr.FinishedAt = r.sup.opts.Clock.Now()
 	})
 	close(live.exited)
+	r.afterExit(name, int32(code))
 }

@@ -29,6 +29,39 @@ type containerRecord struct {
 	Reason         string    `json:"reason,omitempty"` // terminated reason
 	StartedAt      time.Time `json:"startedAt,omitzero"`
 	FinishedAt     time.Time `json:"finishedAt,omitzero"`
+	Message        string    `json:"message,omitempty"` // terminated message
+
+	// Last is the previous instance, once the container has restarted.
+	Last *terminatedInstance `json:"last,omitempty"`
+}
+
+// terminatedInstance is an instance that has exited (lastState).
+type terminatedInstance struct {
+	// Attempt is the instance's restart count, which names its log file.
+	Attempt     int32     `json:"attempt"`
+	ContainerID string    `json:"containerID"`
+	ExitCode    int32     `json:"exitCode"`
+	Reason      string    `json:"reason"`
+	Message     string    `json:"message,omitempty"`
+	StartedAt   time.Time `json:"startedAt"`
+	FinishedAt  time.Time `json:"finishedAt"`
+}
+
+func (t *terminatedInstance) state() *corev1.ContainerStateTerminated {
+	return &corev1.ContainerStateTerminated{
+		ExitCode:    t.ExitCode,
+		Reason:      t.Reason,
+		Message:     t.Message,
+		StartedAt:   metav1.NewTime(t.StartedAt),
+		FinishedAt:  metav1.NewTime(t.FinishedAt),
+		ContainerID: t.ContainerID,
+	}
+}
+
+// current returns the current instance as terminated; only meaningful when
+// Terminated is true.
+func (c *containerRecord) current() *terminatedInstance {
+	return &terminatedInstance{Attempt: c.RestartCount, ContainerID: c.ContainerID, ExitCode: c.ExitCode, Reason: c.Reason, Message: c.Message, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt}
 }
 
 // exitReason is the terminated reason a CRI runtime reports for an exit code.
@@ -54,17 +87,14 @@ func (c *containerRecord) status() corev1.ContainerStatus {
 		st.Ready = true
 		st.Started = ptr(true)
 	case c.Terminated:
-		st.State.Terminated = &corev1.ContainerStateTerminated{
-			ExitCode:    c.ExitCode,
-			Reason:      c.Reason,
-			StartedAt:   metav1.NewTime(c.StartedAt),
-			FinishedAt:  metav1.NewTime(c.FinishedAt),
-			ContainerID: c.ContainerID,
-		}
+		st.State.Terminated = c.current().state()
 		st.Started = ptr(false)
 	default:
 		st.State.Waiting = &corev1.ContainerStateWaiting{Reason: c.WaitingReason, Message: c.WaitingMessage}
 		st.Started = ptr(false)
+	}
+	if c.Last != nil {
+		st.LastTerminationState.Terminated = c.Last.state()
 	}
 	return st
 }
@@ -82,6 +112,10 @@ func podPhase(policy corev1.RestartPolicy, ctrs []*containerRecord, terminal boo
 			if c.ExitCode == 0 {
 				succeeded++
 			}
+		case c.Last != nil:
+			// Waiting to restart (CrashLoopBackOff): stopped, and never
+			// counted as succeeded.
+			stopped++
 		default:
 			waiting++
 		}

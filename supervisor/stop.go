@@ -58,17 +58,10 @@ func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 // least 2 s), SIGKILL, all in parallel; then the sandbox, its network and
 // its files are removed and the pod is forgotten.
 func (r *runner) teardown() {
-	r.cancel()
+	r.stopStarting()
 	<-r.started
-
-	r.mu.Lock()
-	lives := make(map[string]*liveContainer, len(r.live))
-	for name, l := range r.live {
-		if l.exited != nil {
-			lives[name] = l
-		}
-	}
-	r.mu.Unlock()
+	r.restarts.Wait()
+	lives := r.liveContainers()
 
 	var wg sync.WaitGroup
 	for _, l := range lives {
@@ -97,11 +90,21 @@ func (r *runner) teardown() {
 		rec.SandboxReady = false
 		rec.TornDown = true
 	})
+	if err := r.sup.opts.Images.Release(r.leaseHolder()); err != nil {
+		r.sup.opts.Log.Warn("release the pod's images", "pod", r.name, "err", err)
+	}
 	if err := os.RemoveAll(r.dir); err != nil {
 		r.sup.opts.Log.Error("remove pod files", "dir", r.dir, "err", err)
 	}
 	r.sup.forget(r)
 	close(r.gone)
+}
+
+// stopStarting cancels start actions and pending restarts.
+func (r *runner) stopStarting() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cancel()
 }
 
 // setKillDeadline sets when running containers get SIGKILL: grace seconds
@@ -161,17 +164,11 @@ func (r *runner) stopContainer(l *liveContainer) {
 // sandbox, so it starts the pod again (see resume). Stopping it here means no
 // sandbox runs unsupervised meanwhile.
 func (r *runner) shutdown() {
-	r.cancel()
+	r.stopStarting()
 	<-r.started
+	r.restarts.Wait()
 	ctx := context.Background()
-	r.mu.Lock()
-	lives := make([]*liveContainer, 0, len(r.live))
-	for _, l := range r.live {
-		if l.exited != nil {
-			lives = append(lives, l)
-		}
-	}
-	r.mu.Unlock()
+	lives := r.liveContainers()
 	for _, l := range lives {
 		_ = r.runsc.Delete(ctx, l.id)
 	}

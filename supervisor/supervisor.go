@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,6 +50,10 @@ type Images interface {
 	Lookup(ref string) (*image.Image, error)
 	Pull(ctx context.Context, ref string, opts ...image.PullOption) (*image.Image, error)
 	Rootfs(img *image.Image) (string, error)
+	// Lease marks images as used by a pod (holder "namespace/name"), so
+	// they cannot be removed; Release ends all of a holder's leases.
+	Lease(holder string, imageIDs ...v1.Hash) error
+	Release(holder string) error
 }
 
 // Supervisor owns all pods of one user.
@@ -57,9 +62,11 @@ type Supervisor struct {
 	pauseRootfs string
 
 	// events are the pods' Events; pullBackoff is the kubelet's image pull
-	// back-off, keyed by pod UID and image.
-	events      *eventLog
-	pullBackoff *flowcontrol.Backoff
+	// back-off, keyed by pod UID and image, crashBackoff its crash loop
+	// back-off, keyed by pod UID and container.
+	events       *eventLog
+	pullBackoff  *flowcontrol.Backoff
+	crashBackoff *flowcontrol.Backoff
 
 	mu   sync.Mutex
 	pods map[string]*runner // by namespace/name
@@ -76,10 +83,11 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Supervisor{
-		opts:        opts,
-		pods:        map[string]*runner{},
-		events:      newEventLog(opts.Clock),
-		pullBackoff: flowcontrol.NewFakeBackOff(pullBackoffInitial, pullBackoffMax, opts.Clock),
+		opts:         opts,
+		pods:         map[string]*runner{},
+		events:       newEventLog(opts.Clock),
+		pullBackoff:  flowcontrol.NewFakeBackOff(pullBackoffInitial, pullBackoffMax, opts.Clock),
+		crashBackoff: flowcontrol.NewFakeBackOff(crashBackoffInitial, crashBackoffMax, opts.Clock),
 	}
 	for _, d := range []string{opts.Dirs.RunscRoot(), opts.Dirs.Netns(), opts.Dirs.Pods()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -162,7 +170,8 @@ func (s *Supervisor) resume() error {
 			continue
 		}
 		if rec.Pod.DeletionTimestamp != nil {
-			// Deleted before the crash: only the files remain to remove.
+			// Deleted before the crash: only the files and leases remain.
+			_ = s.opts.Images.Release(pod.Key(rec.Pod.Namespace, rec.Pod.Name))
 			os.RemoveAll(dir)
 			continue
 		}

@@ -108,9 +108,16 @@ func serve(ctx context.Context, d dirs.Dirs) error {
 	if err != nil {
 		return err
 	}
-	store, err := image.Open(d.Images())
+	store, err := image.Open(d.Images(), image.WithLogger(log))
 	if err != nil {
 		return err
+	}
+	// Inside the user namespace the supervisor can delete unpacked trees
+	// whose files belong to subordinate IDs, which `rmi` outside cannot.
+	if res, err := store.GC(); err != nil {
+		log.Warn("image store garbage collection", "err", err)
+	} else {
+		log.Info("image store garbage collection", "result", res)
 	}
 	ctx, stop := signal.NotifyContext(ctx, unix.SIGTERM, unix.SIGINT)
 	defer stop()

@@ -2,8 +2,7 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -20,6 +19,10 @@ func imageCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			imageLoadCommand(),
 			imageListCommand(),
+			imagePullSubcommand(),
+			imageRemoveCommand(),
+			imagePruneCommand(),
+			imageVerifyCommand(),
 		},
 	}
 }
@@ -73,9 +76,16 @@ func imageListCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return printImages(c.App.Writer, list)
+			return printImages(c.App.Writer, list, time.Now())
 		},
 	}
+}
+
+// imagePullSubcommand is `podbox image pull`, the same as `podbox pull`.
+func imagePullSubcommand() *cli.Command {
+	c := pullCommand()
+	c.UsageText = "podbox image pull [--quiet] IMAGE"
+	return c
 }
 
 // openImageStore opens the calling user's image store.
@@ -85,25 +95,6 @@ func openImageStore() (*image.Store, error) {
 		return nil, err
 	}
 	return image.Open(d.Images())
-}
-
-// printImages prints the table of `podbox image ls`, in crictl's style: full
-// repository names, since that is what pod manifests must match.
-func printImages(w io.Writer, list []*image.Image) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tSIZE")
-	for _, img := range list {
-		repo, tag, _ := image.SplitRef(img.Ref)
-		if tag == "" {
-			tag = "<none>"
-		}
-		id := img.ID.Hex
-		if len(id) > 12 {
-			id = id[:12]
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", repo, tag, id, humanSize(img.Size))
-	}
-	return tw.Flush()
 }
 
 // humanSize formats n bytes with decimal units, as docker and crictl do.

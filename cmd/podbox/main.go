@@ -95,6 +95,9 @@ func commands() []*cli.Command {
 		execCommand(),
 		deleteCommand(),
 		imageCommand(),
+		pullCommand(),
+		imagesCommand(),
+		rmiCommand(),
 		daemonCommand(),
 		versionCommand(),
 	}

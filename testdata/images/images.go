@@ -254,3 +254,47 @@ func (b *layerBuilder) layer() (v1.Layer, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
 	}, tarball.WithMediaType(types.OCILayer))
 }
+
+// Entry is one member of a layer built by Layer.
+type Entry struct {
+	// Name is the path in the image, without a leading slash; directories
+	// end in "/".
+	Name string
+	// Mode holds the permission bits; UID and GID the owner.
+	Mode     int64
+	UID, GID int
+	// Content is a regular file's content; ignored for directories.
+	Content []byte
+}
+
+// Layer builds a layer of entries, in order: a directory when the name ends
+// in "/", else a regular file. Tests use it for images with files of other
+// owners.
+func Layer(entries ...Entry) (v1.Layer, error) {
+	var b layerBuilder
+	for _, e := range entries {
+		hdr := &tar.Header{Name: e.Name, Mode: e.Mode, Uid: e.UID, Gid: e.GID}
+		if strings.HasSuffix(e.Name, "/") {
+			hdr.Typeflag = tar.TypeDir
+			b.add(hdr, nil)
+			continue
+		}
+		hdr.Typeflag = tar.TypeReg
+		hdr.Size = int64(len(e.Content))
+		b.add(hdr, e.Content)
+	}
+	return b.layer()
+}
+
+// WithLayers returns Busybox with more layers on top and the given config
+// (Env defaults to Path).
+func WithLayers(cfg v1.Config, layers ...v1.Layer) (v1.Image, error) {
+	bb, err := BusyboxLayer()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Env == nil {
+		cfg.Env = []string{Path}
+	}
+	return build(append([]v1.Layer{bb}, layers...), cfg)
+}
