@@ -32,6 +32,8 @@ type Pod struct {
 	Hostname string
 	// NetNS is the path of the pod's pinned network namespace.
 	NetNS string
+	// Mounts are added to every app container (e.g. the pod's /etc/hosts).
+	Mounts []specs.Mount
 }
 
 // Process is what a container runs and as whom.
@@ -70,6 +72,7 @@ func ContainerSpec(p Pod, name, image string, proc Process, rootfs string) *spec
 	s := baseSpec(p, proc)
 	s.Root = &specs.Root{Path: rootfs, Readonly: false}
 	s.Process.Capabilities = defaultCapabilities()
+	s.Mounts = append(s.Mounts, p.Mounts...)
 	s.Annotations[annContainerType] = "container"
 	s.Annotations[annContainerName] = name
 	s.Annotations[annImageName] = image

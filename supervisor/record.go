@@ -16,11 +16,15 @@ import (
 type podRecord struct {
 	// Pod holds metadata and spec as created; its status is not stored but
 	// derived (see runner.object).
-	Pod          *corev1.Pod        `json:"pod"`
-	SandboxID    string             `json:"sandboxID"`
-	SandboxReady bool               `json:"sandboxReady"`
-	StartTime    time.Time          `json:"startTime,omitzero"`
-	Containers   []*containerRecord `json:"containers"`
+	Pod          *corev1.Pod `json:"pod"`
+	SandboxID    string      `json:"sandboxID"`
+	SandboxReady bool        `json:"sandboxReady"`
+	StartTime    time.Time   `json:"startTime,omitzero"`
+	// PodIP and HostIP are the pod's address on the pod network and the
+	// host's, once the network is set up.
+	PodIP      string             `json:"podIP,omitempty"`
+	HostIP     string             `json:"hostIP,omitempty"`
+	Containers []*containerRecord `json:"containers"`
 	// Conditions keep their lastTransitionTime between updates.
 	Conditions []corev1.PodCondition `json:"conditions,omitempty"`
 	// TornDown is set once deletion has stopped every container (the

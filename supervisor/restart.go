@@ -6,8 +6,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"podbox.dev/podbox/netstack"
 )
 
 // Crash loop back-off, as the kubelet's: a container that keeps exiting is
@@ -124,6 +122,6 @@ func (r *runner) stopSandbox() {
 		_ = r.runsc.Delete(ctx, l.id)
 	}
 	_ = r.runsc.Delete(ctx, r.rec.SandboxID)
-	_ = netstack.RemovePinned(r.netnsPath())
+	_ = r.removeNetwork()
 	r.update(func(rec *podRecord) { rec.SandboxReady = false })
 }

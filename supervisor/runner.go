@@ -130,6 +130,14 @@ func (r *runner) object() *corev1.Pod {
 	if !r.rec.StartTime.IsZero() {
 		p.Status.StartTime = ptr(metav1.NewTime(r.rec.StartTime))
 	}
+	if ip := r.rec.PodIP; ip != "" {
+		p.Status.PodIP = ip
+		p.Status.PodIPs = []corev1.PodIP{{IP: ip}}
+	}
+	if ip := r.rec.HostIP; ip != "" {
+		p.Status.HostIP = ip
+		p.Status.HostIPs = []corev1.HostIP{{IP: ip}}
+	}
 	return p
 }
 

@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"podbox.dev/podbox/image"
-	"podbox.dev/podbox/netstack"
 	"podbox.dev/podbox/pod"
 	"podbox.dev/podbox/sandbox"
 )
@@ -173,30 +172,13 @@ func (r *runner) ensureImage(c *corev1.Container) (*image.Image, error) {
 	return img, nil
 }
 
-// createNetwork pins the pod's network namespace with loopback up.
-func (r *runner) createNetwork() error {
-	path := r.netnsPath()
-	_ = netstack.RemovePinned(path) // left by a crash of this same supervisor
-	if err := netstack.CreatePinned(path); err != nil {
-		for _, c := range r.rec.Pod.Spec.Containers {
-			r.waitingError(c.Name, "CreateContainerError", err)
-		}
-		return err
-	}
-	return nil
-}
-
-func (r *runner) netnsPath() string {
-	return r.sup.opts.Dirs.Netns() + "/" + r.rec.SandboxID
-}
-
 func (r *runner) sandboxPod() sandbox.Pod {
 	p := r.rec.Pod
 	hostname := p.Name
 	if p.Spec.Hostname != "" {
 		hostname = p.Spec.Hostname
 	}
-	return sandbox.Pod{ID: r.rec.SandboxID, Name: p.Name, Namespace: p.Namespace, UID: string(p.UID), Hostname: hostname, NetNS: r.netnsPath()}
+	return sandbox.Pod{ID: r.rec.SandboxID, Name: p.Name, Namespace: p.Namespace, UID: string(p.UID), Hostname: hostname, NetNS: r.netnsPath(), Mounts: r.networkMounts()}
 }
 
 // startSandbox boots the sentry with the pause container as its root.

@@ -8,8 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"podbox.dev/podbox/netstack"
 )
 
 // minGrace is the kubelet's floor between the stop signal and SIGKILL.
@@ -83,7 +81,7 @@ func (r *runner) teardown() {
 	// The sandbox may never have been created; Delete of an unknown ID fails
 	// harmlessly.
 	_ = r.runsc.Delete(ctx, r.rec.SandboxID)
-	if err := netstack.RemovePinned(r.netnsPath()); err != nil {
+	if err := r.removeNetwork(); err != nil {
 		r.sup.opts.Log.Warn("remove pod network", "pod", r.name, "err", err)
 	}
 	r.update(func(rec *podRecord) {
@@ -179,6 +177,6 @@ func (r *runner) shutdown() {
 		case <-time.After(5 * time.Second):
 		}
 	}
-	_ = netstack.RemovePinned(r.netnsPath())
+	_ = r.removeNetwork()
 	r.update(func(rec *podRecord) { rec.SandboxReady = false })
 }

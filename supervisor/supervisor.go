@@ -99,7 +99,11 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 		return nil, err
 	}
 	s.reapOrphans(ctx)
+	if err := s.openNetwork(); err != nil {
+		return nil, err
+	}
 	if err := s.resume(); err != nil {
+		s.closeNetwork()
 		return nil, err
 	}
 	return s, nil
@@ -336,6 +340,7 @@ func (s *Supervisor) Shutdown() {
 		}()
 	}
 	wg.Wait()
+	s.closeNetwork()
 }
 
 var errNotRunning = errors.New("not running")
