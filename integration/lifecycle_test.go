@@ -389,3 +389,103 @@ spec:
 		t.Errorf("logs --previous: %q", prev)
 	}
 }
+
+// TestInitContainersAndSidecar: init containers run in order to completion
+// before the app starts; a native sidecar starts before the next init
+// container and keeps running beside the app; under restartPolicy Never a
+// failing init container fails the pod and the app never starts.
+func TestInitContainersAndSidecar(t *testing.T) {
+	t.Parallel()
+	e := shared
+	e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: init-order
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: first
+    image: %[1]s
+    command: ["sh", "-c", "echo first ran; sleep 2"]
+  - name: proxy
+    image: %[1]s
+    restartPolicy: Always
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo proxy up; while true; do sleep 0.2; done"]
+  - name: second
+    image: %[1]s
+    command: ["sh", "-c", "echo second ran"]
+  containers:
+  - name: app
+    image: %[1]s
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo app up; while true; do sleep 0.2; done"]
+`, busyboxRef))
+	defer e.run(t, nil, "delete", "pod", "init-order", "--grace-period=1")
+
+	e.waitFor(t, "init-order", 60*time.Second, "initializing", func(p *corev1.Pod) bool {
+		st := p.Status.InitContainerStatuses
+		return len(st) == 3 && st[0].State.Running != nil
+	})
+	if table := e.ok(t, "get", "pod", "init-order"); !regexpMatch(`init-order\s+0/\d\s+Init:0/3\s`, table) {
+		t.Errorf("get pod while the first init container runs:\n%s", table)
+	}
+	p := e.waitFor(t, "init-order", 60*time.Second, "Running", func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil
+	})
+	ist := p.Status.InitContainerStatuses
+	if ist[0].State.Terminated == nil || ist[0].State.Terminated.Reason != "Completed" || !ist[0].Ready {
+		t.Errorf("first init container: %+v", ist[0])
+	}
+	if ist[1].State.Running == nil || !ist[1].Ready {
+		t.Errorf("sidecar: %+v", ist[1])
+	}
+	if ist[2].State.Terminated == nil || ist[2].State.Terminated.ExitCode != 0 {
+		t.Errorf("second init container: %+v", ist[2])
+	}
+	// Order: first finished before the sidecar started, which started before second.
+	if !ist[0].State.Terminated.FinishedAt.Time.After(ist[0].State.Terminated.StartedAt.Time) ||
+		ist[1].State.Running.StartedAt.Time.Before(ist[0].State.Terminated.FinishedAt.Time) ||
+		ist[2].State.Terminated.StartedAt.Time.Before(ist[1].State.Running.StartedAt.Time) {
+		t.Errorf("init containers did not run in order: %+v", ist)
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodInitialized && c.Status != corev1.ConditionTrue {
+			t.Errorf("Initialized = %s (%s)", c.Status, c.Message)
+		}
+	}
+	if got := e.ok(t, "logs", "init-order", "-c", "first"); got != "first ran\n" {
+		t.Errorf("logs of the first init container: %q", got)
+	}
+	var sawInitEvent bool
+	for _, ev := range e.events(t, p.UID) {
+		if ev.Reason == "Started" && ev.InvolvedObject.FieldPath == "spec.initContainers{first}" {
+			sawInitEvent = true
+		}
+	}
+	if !sawInitEvent {
+		t.Errorf("no Started event for spec.initContainers{first}")
+	}
+
+	e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: init-fails
+spec:
+  restartPolicy: Never
+  initContainers:
+  - name: check
+    image: %[1]s
+    command: ["sh", "-c", "echo precondition missing; exit 4"]
+  containers:
+  - name: app
+    image: %[1]s
+    command: ["sh", "-c", "echo must not run"]
+`, busyboxRef))
+	defer e.run(t, nil, "delete", "pod", "init-fails")
+	f := e.waitFor(t, "init-fails", 60*time.Second, "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+	if w := f.Status.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != "PodInitializing" {
+		t.Errorf("the app container of a pod whose init failed: %+v", f.Status.ContainerStatuses[0].State)
+	}
+	if table := e.ok(t, "get", "pod", "init-fails"); !regexpMatch(`init-fails\s+0/1\s+Init:ExitCode:4\s|init-fails\s+0/1\s+Init:Error\s`, table) {
+		t.Errorf("get pod of a failed init:\n%s", table)
+	}
+}

@@ -110,6 +110,3 @@ func (l *eventLog) list(namespace string, uid types.UID) []corev1.Event {
 	})
 	return out
 }
-
-// containerPath is the fieldPath the kubelet uses for a container.
-func containerPath(name string) string { return "spec.containers{" + name + "}" }

@@ -25,6 +25,11 @@ type podRecord struct {
 	PodIP      string             `json:"podIP,omitempty"`
 	HostIP     string             `json:"hostIP,omitempty"`
 	Containers []*containerRecord `json:"containers"`
+	// InitContainers are the init containers (and sidecars), in spec order.
+	InitContainers []*containerRecord `json:"initContainers,omitempty"`
+	// Initialized is set once an app container has started (the kubelet's
+	// podHasInitialized); it stays set.
+	Initialized bool `json:"initialized,omitempty"`
 	// Conditions keep their lastTransitionTime between updates.
 	Conditions []corev1.PodCondition `json:"conditions,omitempty"`
 	// TornDown is set once deletion has stopped every container (the

@@ -33,7 +33,15 @@ func shouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
 // by the pod's restart policy, or, when no container runs or will run
 // again, the end of the pod's sandbox (the kubelet's KillPod).
 func (r *runner) afterExit(name string, exitCode int32) {
-	if shouldRestart(r.rec.Pod.Spec.RestartPolicy, exitCode) {
+	cr, _ := r.container(name)
+	policy := r.rec.Pod.Spec.RestartPolicy
+	switch cr.Kind {
+	case kindInit:
+		return // runInitContainers decides
+	case kindSidecar:
+		policy = corev1.RestartPolicyAlways
+	}
+	if shouldRestart(policy, exitCode) {
 		// Checked and counted under the lock that teardown cancels under,
 		// so teardown never misses a restart it must wait for.
 		r.mu.Lock()
@@ -64,22 +72,34 @@ func (r *runner) afterExit(name string, exitCode int32) {
 	}
 }
 
-// restartWithBackoff restarts a container as the kubelet's doBackOff does:
+// restartWithBackoff restarts a container after the crash loop back-off.
+func (r *runner) restartWithBackoff(name string) {
+	if err := r.waitCrashBackoff(name); err != nil {
+		return
+	}
+	r.replaceInstance(name)
+	_, spec := r.container(name)
+	if err := r.startContainer(spec); err != nil {
+		r.waitingError(name, "RunContainerError", err)
+	}
+}
+
+// waitCrashBackoff waits as the kubelet's doBackOff does before a restart:
 // the back-off is keyed by pod and container and measured from the exit of
 // the newest instance. While waiting, the container shows CrashLoopBackOff
 // with the crashed instance as its lastState.
-func (r *runner) restartWithBackoff(name string) {
+func (r *runner) waitCrashBackoff(name string) error {
 	p := r.rec.Pod
 	key := string(p.UID) + "_" + name
 	bo, clk := r.sup.crashBackoff, r.sup.opts.Clock
 	r.mu.Lock()
-	cr, spec := r.container(name)
+	cr, _ := r.container(name)
 	finished := cr.FinishedAt
 	r.mu.Unlock()
 
 	if bo.IsInBackOffSince(key, finished) {
 		delay := bo.Get(key)
-		r.event(containerPath(name), warning, "BackOff", fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", name, p.Name, p.Namespace, p.UID))
+		r.event(r.fieldPath(name), warning, "BackOff", fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", name, p.Name, p.Namespace, p.UID))
 		r.update(func(rec *podRecord) {
 			c, _ := r.container(name)
 			c.Last = c.current()
@@ -88,14 +108,11 @@ func (r *runner) restartWithBackoff(name string) {
 			c.WaitingMessage = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, name, p.Name, p.Namespace, p.UID)
 		})
 		if err := r.sleep(finished.Add(delay).Sub(clk.Now())); err != nil {
-			return
+			return err
 		}
 	}
 	bo.Next(key, finished)
-	r.replaceInstance(name)
-	if err := r.startContainer(spec); err != nil {
-		r.waitingError(name, "RunContainerError", err)
-	}
+	return nil
 }
 
 // replaceInstance removes the exited instance from runsc and makes the
@@ -110,7 +127,7 @@ func (r *runner) replaceInstance(name string) {
 		if c.Terminated {
 			c.Last = c.current()
 		}
-		*c = containerRecord{Name: c.Name, Image: c.Image, ImageID: c.ImageID, RestartCount: c.RestartCount + 1, Last: c.Last, WaitingReason: "ContainerCreating"}
+		*c = containerRecord{Name: c.Name, Kind: c.Kind, Image: c.Image, ImageID: c.ImageID, RestartCount: c.RestartCount + 1, Last: c.Last, WaitingReason: "ContainerCreating"}
 	})
 }
 

@@ -58,19 +58,38 @@ type resolvedImage struct {
 // liveContainer is one started instance of a container; it does not change
 // after start, except that exited is closed when the instance exits.
 type liveContainer struct {
-	name   string
-	id     string
-	proc   sandbox.Process
-	exited chan struct{}
-	logs   sync.WaitGroup
+	name string
+	id   string
+	// stopSignal is the image's STOPSIGNAL, SIGTERM by default.
+	stopSignal string
+	proc       sandbox.Process
+	exited     chan struct{}
+	logs       sync.WaitGroup
 }
 
 func newRecord(p *corev1.Pod, now time.Time) *podRecord {
 	rec := &podRecord{Pod: p, SandboxID: strings.ReplaceAll(string(p.UID), "-", "")[:16], StartTime: now, Phase: corev1.PodPending}
+	// With init containers, every container waits with PodInitializing.
+	waiting := "ContainerCreating"
+	if len(p.Spec.InitContainers) > 0 {
+		waiting = "PodInitializing"
+	}
+	for _, c := range p.Spec.InitContainers {
+		kind := kindInit
+		if isSidecar(&c) {
+			kind = kindSidecar
+		}
+		rec.InitContainers = append(rec.InitContainers, &containerRecord{Name: c.Name, Kind: kind, Image: c.Image, WaitingReason: waiting})
+	}
 	for _, c := range p.Spec.Containers {
-		rec.Containers = append(rec.Containers, &containerRecord{Name: c.Name, Image: c.Image, WaitingReason: "ContainerCreating"})
+		rec.Containers = append(rec.Containers, &containerRecord{Name: c.Name, Image: c.Image, WaitingReason: waiting})
 	}
 	return rec
+}
+
+// isSidecar reports whether an init container is a native sidecar.
+func isSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 }
 
 func newRunner(s *Supervisor, dir string, rec *podRecord) *runner {
@@ -110,9 +129,9 @@ func (r *runner) refreshLocked() {
 	rec := r.rec
 	// A terminal phase never changes again (kubelet: no illegal transitions).
 	if rec.Phase != corev1.PodSucceeded && rec.Phase != corev1.PodFailed {
-		rec.Phase = podPhase(rec.Pod.Spec.RestartPolicy, rec.Containers, rec.TornDown)
+		rec.Phase = podPhase(rec.Pod.Spec.RestartPolicy, rec.InitContainers, rec.Containers, rec.TornDown, rec.Initialized)
 	}
-	rec.Conditions = conditions(rec.Phase, rec.SandboxReady, rec.Containers, rec.Conditions, r.sup.opts.Clock.Now())
+	rec.Conditions = conditions(rec.Phase, rec.SandboxReady, rec.Initialized, rec.InitContainers, rec.Containers, rec.Conditions, r.sup.opts.Clock.Now())
 }
 
 // object returns the pod as the API shows it: metadata and spec as created,
@@ -125,7 +144,14 @@ func (r *runner) object() *corev1.Pod {
 		Phase:             r.rec.Phase,
 		Conditions:        append([]corev1.PodCondition(nil), r.rec.Conditions...),
 		ContainerStatuses: sortedStatuses(r.rec.Containers),
-		QOSClass:          qosClass(&p.Spec),
+		InitContainerStatuses: func() []corev1.ContainerStatus {
+			var out []corev1.ContainerStatus
+			for _, c := range r.rec.InitContainers {
+				out = append(out, c.status())
+			}
+			return out
+		}(),
+		QOSClass: qosClass(&p.Spec),
 	}
 	if !r.rec.StartTime.IsZero() {
 		p.Status.StartTime = ptr(metav1.NewTime(r.rec.StartTime))
@@ -141,13 +167,29 @@ func (r *runner) object() *corev1.Pod {
 	return p
 }
 
+// container finds a container, app or init, by name: its record and spec.
 func (r *runner) container(name string) (*containerRecord, *corev1.Container) {
 	for i, c := range r.rec.Pod.Spec.Containers {
 		if c.Name == name {
 			return r.rec.Containers[i], &r.rec.Pod.Spec.Containers[i]
 		}
 	}
+	for i, c := range r.rec.Pod.Spec.InitContainers {
+		if c.Name == name {
+			return r.rec.InitContainers[i], &r.rec.Pod.Spec.InitContainers[i]
+		}
+	}
 	return nil, nil
+}
+
+// fieldPath is how events name a container.
+func (r *runner) fieldPath(name string) string {
+	for _, c := range r.rec.Pod.Spec.InitContainers {
+		if c.Name == name {
+			return "spec.initContainers{" + name + "}"
+		}
+	}
+	return "spec.containers{" + name + "}"
 }
 
 // resume restarts a pod found in a record after a supervisor restart. Its
@@ -160,7 +202,8 @@ func (r *runner) resume() {
 	}
 	r.update(func(rec *podRecord) {
 		rec.SandboxReady = false
-		for _, c := range rec.Containers {
+		rec.Initialized = false
+		for _, c := range append(append([]*containerRecord{}, rec.InitContainers...), rec.Containers...) {
 			switch {
 			case c.Running:
 				// Lost with the old sandbox, as the kubelet reports a
@@ -172,7 +215,7 @@ func (r *runner) resume() {
 				c.Last = c.current()
 				c.RestartCount++
 			}
-			*c = containerRecord{Name: c.Name, Image: c.Image, RestartCount: c.RestartCount, Last: c.Last, WaitingReason: "ContainerCreating"}
+			*c = containerRecord{Name: c.Name, Kind: c.Kind, Image: c.Image, RestartCount: c.RestartCount, Last: c.Last, WaitingReason: "ContainerCreating"}
 		}
 	})
 	go r.start()
@@ -202,18 +245,15 @@ func (r *runner) podDir(parts ...string) string {
 // reason (e.g. CreateContainerError, RunContainerError) and its event.
 func (r *runner) waitingError(name, reason string, err error) {
 	r.sup.opts.Log.Warn("container cannot start", "pod", r.name, "container", name, "reason", reason, "err", err)
-	r.event(containerPath(name), warning, "Failed", "Error: "+err.Error())
+	r.event(r.fieldPath(name), warning, "Failed", "Error: "+err.Error())
 	r.setWaiting(name, reason, err.Error())
 }
 
 // setWaiting shows a container as waiting for a reason.
 func (r *runner) setWaiting(name, reason, message string) {
 	r.update(func(rec *podRecord) {
-		for _, c := range rec.Containers {
-			if c.Name == name {
-				c.WaitingReason, c.WaitingMessage = reason, message
-			}
-		}
+		c, _ := r.container(name)
+		c.WaitingReason, c.WaitingMessage = reason, message
 	})
 }
 

@@ -23,10 +23,12 @@ type action struct {
 }
 
 // startActions is how a pod starts, in order.
+// Images are pulled per container, right before it starts, as the kubelet
+// does.
 var startActions = []action{
-	{"pull images", (*runner).pullImages},
 	{"create pod network", (*runner).createNetwork},
 	{"start sandbox", (*runner).startSandbox},
+	{"run init containers", (*runner).runInitContainers},
 	{"start containers", (*runner).startContainers},
 }
 
@@ -52,33 +54,33 @@ const (
 	errImagePullShown = time.Second
 )
 
-// pullImages resolves every container's image by its pull policy, pulling
-// where needed, and unpacks it.
-func (r *runner) pullImages() error {
-	for i := range r.rec.Pod.Spec.Containers {
-		c := &r.rec.Pod.Spec.Containers[i]
-		img, err := r.pullWithBackoff(c)
-		if err != nil {
-			return err
-		}
-		// Leased before unpacking, so an image prune cannot take it away.
-		if err := r.sup.opts.Images.Lease(r.leaseHolder(), img.ID); err != nil {
-			r.waitingError(c.Name, "CreateContainerError", err)
-			return err
-		}
-		rootfs, err := r.sup.opts.Images.Rootfs(img)
-		if err != nil {
-			r.waitingError(c.Name, "CreateContainerError", err)
-			return err
-		}
-		r.setImage(c.Name, resolvedImage{image: img, rootfs: rootfs})
-		r.update(func(rec *podRecord) {
-			cr, _ := r.container(c.Name)
-			cr.Image = img.Ref
-			cr.ImageID = img.ImageID()
-			cr.WaitingReason, cr.WaitingMessage = "ContainerCreating", ""
-		})
+// prepareImage resolves a container's image by its pull policy, pulling
+// where needed, and unpacks it; once per container for the runner's life.
+func (r *runner) prepareImage(c *corev1.Container) error {
+	if r.getImage(c.Name).image != nil {
+		return nil
 	}
+	img, err := r.pullWithBackoff(c)
+	if err != nil {
+		return err
+	}
+	// Leased before unpacking, so an image prune cannot take it away.
+	if err := r.sup.opts.Images.Lease(r.leaseHolder(), img.ID); err != nil {
+		r.waitingError(c.Name, "CreateContainerError", err)
+		return err
+	}
+	rootfs, err := r.sup.opts.Images.Rootfs(img)
+	if err != nil {
+		r.waitingError(c.Name, "CreateContainerError", err)
+		return err
+	}
+	r.setImage(c.Name, resolvedImage{image: img, rootfs: rootfs})
+	r.update(func(rec *podRecord) {
+		cr, _ := r.container(c.Name)
+		cr.Image = img.Ref
+		cr.ImageID = img.ImageID()
+		cr.WaitingReason, cr.WaitingMessage = "ContainerCreating", ""
+	})
 	return nil
 }
 
@@ -90,7 +92,7 @@ func (r *runner) pullImages() error {
 func (r *runner) pullWithBackoff(c *corev1.Container) (*image.Image, error) {
 	key := string(r.rec.Pod.UID) + "_" + c.Image
 	bo, clk := r.sup.pullBackoff, r.sup.opts.Clock
-	path := containerPath(c.Name)
+	path := r.fieldPath(c.Name)
 	for {
 		img, err := r.ensureImage(c)
 		if err == nil {
@@ -147,7 +149,7 @@ func (e errNeverPull) Error() string {
 // policy is Always; a missing one is pulled unless the policy is Never.
 func (r *runner) ensureImage(c *corev1.Container) (*image.Image, error) {
 	store := r.sup.opts.Images
-	path := containerPath(c.Name)
+	path := r.fieldPath(c.Name)
 	if c.ImagePullPolicy != corev1.PullAlways {
 		img, err := store.Lookup(c.Image)
 		if err == nil {
@@ -213,11 +215,67 @@ func (r *runner) startSandbox() error {
 func (r *runner) startContainers() error {
 	for i := range r.rec.Pod.Spec.Containers {
 		c := &r.rec.Pod.Spec.Containers[i]
+		if err := r.prepareImage(c); err != nil {
+			return err
+		}
 		if r.ctx.Err() != nil {
 			return r.ctx.Err()
 		}
 		if err := r.startContainer(c); err != nil {
 			r.waitingError(c.Name, "RunContainerError", err)
+			continue
+		}
+		r.update(func(rec *podRecord) { rec.Initialized = true })
+	}
+	return nil
+}
+
+// errInitFailed stops a pod whose init container failed under
+// restartPolicy Never.
+var errInitFailed = errors.New("init container failed")
+
+// runInitContainers runs the init containers in order, each to
+// completion; a failed one is retried with the crash loop back-off, or
+// fails the pod under restartPolicy Never. A native sidecar only has to
+// start before the next one runs; it then runs beside the pod.
+func (r *runner) runInitContainers() error {
+	for i := range r.rec.Pod.Spec.InitContainers {
+		c := &r.rec.Pod.Spec.InitContainers[i]
+		for {
+			if err := r.prepareImage(c); err != nil {
+				return err
+			}
+			if r.ctx.Err() != nil {
+				return r.ctx.Err()
+			}
+			if err := r.startContainer(c); err != nil {
+				r.waitingError(c.Name, "RunContainerError", err)
+				return err
+			}
+			if isSidecar(c) {
+				break
+			}
+			live := r.getLive(c.Name)
+			select {
+			case <-live.exited:
+			case <-r.ctx.Done():
+				return r.ctx.Err()
+			}
+			r.mu.Lock()
+			cr, _ := r.container(c.Name)
+			code := cr.ExitCode
+			r.mu.Unlock()
+			if code == 0 {
+				break
+			}
+			if r.rec.Pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+				r.stopSandbox()
+				return errInitFailed
+			}
+			if err := r.waitCrashBackoff(c.Name); err != nil {
+				return err
+			}
+			r.replaceInstance(c.Name)
 		}
 	}
 	return nil
@@ -234,11 +292,16 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	cr, _ := r.container(c.Name)
 	restart := cr.RestartCount
 	r.mu.Unlock()
+	stopSignal := img.image.Config.StopSignal
+	if stopSignal == "" {
+		stopSignal = "TERM"
+	}
 	live := &liveContainer{
-		name:   c.Name,
-		id:     fmt.Sprintf("%s-%s-%d", r.rec.SandboxID, c.Name, restart),
-		proc:   proc,
-		exited: make(chan struct{}),
+		name:       c.Name,
+		stopSignal: stopSignal,
+		id:         fmt.Sprintf("%s-%s-%d", r.rec.SandboxID, c.Name, restart),
+		proc:       proc,
+		exited:     make(chan struct{}),
 	}
 
 	bundle, err := r.ensureDir("bundles", c.Name)
@@ -252,13 +315,13 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	if err := r.runsc.Create(r.ctx, live.id, bundle); err != nil {
 		return err
 	}
-	r.event(containerPath(c.Name), normal, "Created", "Created container: "+c.Name)
+	r.event(r.fieldPath(c.Name), normal, "Created", "Created container: "+c.Name)
 	if err := r.startWithLogs(c.Name, restart, live); err != nil {
 		_ = r.runsc.Delete(context.Background(), live.id)
 		return err
 	}
 	r.setLive(c.Name, live)
-	r.event(containerPath(c.Name), normal, "Started", "Started container "+c.Name)
+	r.event(r.fieldPath(c.Name), normal, "Started", "Started container "+c.Name)
 	r.update(func(rec *podRecord) {
 		cr, _ := r.container(c.Name)
 		cr.ContainerID = "gvisor://" + live.id

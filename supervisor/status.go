@@ -13,7 +13,11 @@ import (
 // containerRecord is what the supervisor knows about the current instance of
 // one container. The API status is derived from it (containerStatus).
 type containerRecord struct {
-	Name         string `json:"name"`
+	Name string `json:"name"`
+	// Kind is "" for an app container, kindInit for a regular init
+	// container, kindSidecar for a native sidecar (an init container with
+	// restartPolicy Always).
+	Kind         string `json:"kind,omitempty"`
 	Image        string `json:"image"`
 	ImageID      string `json:"imageID,omitempty"`
 	ContainerID  string `json:"containerID,omitempty"`
@@ -64,6 +68,12 @@ func (c *containerRecord) current() *terminatedInstance {
 	return &terminatedInstance{Attempt: c.RestartCount, ContainerID: c.ContainerID, ExitCode: c.ExitCode, Reason: c.Reason, Message: c.Message, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt}
 }
 
+// Container kinds (containerRecord.Kind).
+const (
+	kindInit    = "init"
+	kindSidecar = "sidecar"
+)
+
 // exitReason is the terminated reason a CRI runtime reports for an exit code.
 func exitReason(code int32) string {
 	if code == 0 {
@@ -83,11 +93,14 @@ func (c *containerRecord) status() corev1.ContainerStatus {
 	switch {
 	case c.Running:
 		st.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.StartedAt)}
-		// Without probes a running container is started and ready.
-		st.Ready = true
+		// Without probes a running app container or sidecar is started
+		// and ready; a regular init container is ready only once it has
+		// completed.
+		st.Ready = c.Kind != kindInit
 		st.Started = ptr(true)
 	case c.Terminated:
 		st.State.Terminated = c.current().state()
+		st.Ready = c.Kind == kindInit && c.ExitCode == 0
 		st.Started = ptr(false)
 	default:
 		st.State.Waiting = &corev1.ContainerStateWaiting{Reason: c.WaitingReason, Message: c.WaitingMessage}
@@ -99,11 +112,32 @@ func (c *containerRecord) status() corev1.ContainerStatus {
 	return st
 }
 
-// podPhase is the kubelet's getPhase for pods without init containers.
-// terminal is true once the pod has been torn down (deleted).
-func podPhase(policy corev1.RestartPolicy, ctrs []*containerRecord, terminal bool) corev1.PodPhase {
+// podPhase is the kubelet's getPhase. inits are the init containers
+// (regular and sidecars) in spec order, apps the app containers; terminal is
+// true once the pod has been torn down (deleted); initialized once any app
+// container has started.
+func podPhase(policy corev1.RestartPolicy, inits, apps []*containerRecord, terminal, initialized bool) corev1.PodPhase {
+	var pendingInit, failedInit, pendingSidecar int
+	for _, c := range inits {
+		if c.Kind == kindSidecar {
+			if !c.Running && !c.Terminated && c.Last == nil {
+				pendingSidecar++
+			}
+			continue
+		}
+		switch {
+		case c.Terminated && c.ExitCode == 0:
+		case c.Terminated:
+			failedInit++
+		case !c.Running && c.Last != nil && c.Last.ExitCode != 0:
+			failedInit++
+		case !c.Running && c.Last != nil:
+		default:
+			pendingInit++
+		}
+	}
 	var running, stopped, succeeded, waiting int
-	for _, c := range ctrs {
+	for _, c := range apps {
 		switch {
 		case c.Running:
 			running++
@@ -121,7 +155,9 @@ func podPhase(policy corev1.RestartPolicy, ctrs []*containerRecord, terminal boo
 		}
 	}
 	switch {
-	case waiting > 0:
+	case failedInit > 0 && policy == corev1.RestartPolicyNever:
+		return corev1.PodFailed
+	case pendingInit > 0 || (pendingSidecar > 0 && !initialized) || waiting > 0:
 		return corev1.PodPending
 	case running > 0:
 		return corev1.PodRunning
@@ -146,7 +182,7 @@ func podPhase(policy corev1.RestartPolicy, ctrs []*containerRecord, terminal boo
 
 // conditions returns the kubelet's pod conditions, in the kubelet's order,
 // keeping lastTransitionTime from prev unless a condition's status flipped.
-func conditions(phase corev1.PodPhase, sandboxReady bool, ctrs []*containerRecord, prev []corev1.PodCondition, now time.Time) []corev1.PodCondition {
+func conditions(phase corev1.PodPhase, sandboxReady, initialized bool, inits, apps []*containerRecord, prev []corev1.PodCondition, now time.Time) []corev1.PodCondition {
 	cond := func(t corev1.PodConditionType, ok bool, reason, msg string) corev1.PodCondition {
 		c := corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, Reason: reason, Message: msg}
 		if ok {
@@ -160,14 +196,48 @@ func conditions(phase corev1.PodPhase, sandboxReady bool, ctrs []*containerRecor
 		}
 		return c
 	}
-	readyOK, readyReason, readyMsg := containersReady(phase, ctrs)
+	initOK, initMsg := initializedCondition(phase, initialized, inits)
+	initReason := ""
+	if !initOK {
+		initReason = "ContainersNotInitialized"
+	}
+	var readyCtrs []*containerRecord
+	for _, c := range inits {
+		if c.Kind == kindSidecar {
+			readyCtrs = append(readyCtrs, c)
+		}
+	}
+	readyOK, readyReason, readyMsg := containersReady(phase, append(readyCtrs, apps...))
 	return []corev1.PodCondition{
 		cond(corev1.PodReadyToStartContainers, sandboxReady, "", ""),
-		cond(corev1.PodInitialized, true, "", ""),
+		cond(corev1.PodInitialized, initOK, initReason, initMsg),
 		cond(corev1.PodReady, readyOK, readyReason, readyMsg),
 		cond(corev1.ContainersReady, readyOK, readyReason, readyMsg),
 		cond(corev1.PodScheduled, true, "", ""),
 	}
+}
+
+// initializedCondition is the kubelet's Initialized condition: true without
+// init containers, once every regular init container has completed and
+// every sidecar has started, or once any app container has started.
+func initializedCondition(phase corev1.PodPhase, initialized bool, inits []*containerRecord) (bool, string) {
+	if initialized || phase == corev1.PodSucceeded {
+		return true, ""
+	}
+	var incomplete []string
+	for _, c := range inits {
+		done := c.Terminated && c.ExitCode == 0
+		if c.Kind == kindSidecar {
+			done = c.Running
+		}
+		if !done {
+			incomplete = append(incomplete, c.Name)
+		}
+	}
+	if len(incomplete) == 0 {
+		return true, ""
+	}
+	return false, fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(incomplete, " "))
 }
 
 func containersReady(phase corev1.PodPhase, ctrs []*containerRecord) (bool, string, string) {

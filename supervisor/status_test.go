@@ -37,7 +37,7 @@ func TestPodPhase(t *testing.T) {
 		{"deleted: all zero", corev1.RestartPolicyAlways, []*containerRecord{exited("a", 0)}, true, corev1.PodSucceeded},
 	}
 	for _, tt := range tests {
-		if got := podPhase(tt.policy, tt.ctrs, tt.terminal); got != tt.want {
+		if got := podPhase(tt.policy, nil, tt.ctrs, tt.terminal, false); got != tt.want {
 			t.Errorf("%s: podPhase = %s, want %s", tt.name, got, tt.want)
 		}
 	}
@@ -46,7 +46,7 @@ func TestPodPhase(t *testing.T) {
 func TestConditionsOrderReasonsAndTransitions(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ctrs := []*containerRecord{runningC("web"), waiting("side"), waiting("zzz")}
-	got := conditions(corev1.PodPending, false, ctrs, nil, t0)
+	got := conditions(corev1.PodPending, false, false, nil, ctrs, nil, t0)
 	wantTypes := []corev1.PodConditionType{corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.PodReady, corev1.ContainersReady, corev1.PodScheduled}
 	for i, c := range got {
 		if c.Type != wantTypes[i] {
@@ -62,7 +62,7 @@ func TestConditionsOrderReasonsAndTransitions(t *testing.T) {
 	// unchanged ones keep theirs.
 	t1 := t0.Add(time.Hour)
 	all := []*containerRecord{runningC("web"), runningC("side"), runningC("zzz")}
-	got2 := conditions(corev1.PodRunning, true, all, got, t1)
+	got2 := conditions(corev1.PodRunning, true, true, nil, all, got, t1)
 	for _, c := range got2 {
 		if c.Status != corev1.ConditionTrue {
 			t.Errorf("%s = %s, want True", c.Type, c.Status)
@@ -73,7 +73,7 @@ func TestConditionsOrderReasonsAndTransitions(t *testing.T) {
 		}
 	}
 
-	done := conditions(corev1.PodSucceeded, false, []*containerRecord{exited("a", 0)}, nil, t1)
+	done := conditions(corev1.PodSucceeded, false, true, nil, []*containerRecord{exited("a", 0)}, nil, t1)
 	if done[2].Reason != "PodCompleted" || done[3].Reason != "PodCompleted" {
 		t.Errorf("Succeeded pod readiness reasons: %s / %s", done[2].Reason, done[3].Reason)
 	}
@@ -120,5 +120,50 @@ func TestQOSClass(t *testing.T) {
 		if got := qosClass(tt.spec); got != tt.want {
 			t.Errorf("case %d: qosClass = %s, want %s", i, got, tt.want)
 		}
+	}
+}
+
+func TestPodPhaseWithInitContainers(t *testing.T) {
+	initC := func(c *containerRecord) *containerRecord { c.Kind = kindInit; return c }
+	sidecar := func(c *containerRecord) *containerRecord { c.Kind = kindSidecar; return c }
+	crashed := func(name string, code int32) *containerRecord {
+		c := waiting(name)
+		c.WaitingReason = "CrashLoopBackOff"
+		c.Last = &terminatedInstance{ExitCode: code}
+		return c
+	}
+	tests := []struct {
+		name        string
+		policy      corev1.RestartPolicy
+		inits, apps []*containerRecord
+		initialized bool
+		want        corev1.PodPhase
+	}{
+		{"init running", corev1.RestartPolicyAlways, []*containerRecord{initC(runningC("i"))}, []*containerRecord{waiting("a")}, false, corev1.PodPending},
+		{"init failed, Never", corev1.RestartPolicyNever, []*containerRecord{initC(exited("i", 1))}, []*containerRecord{waiting("a")}, false, corev1.PodFailed},
+		{"init failed, Always retries", corev1.RestartPolicyAlways, []*containerRecord{initC(crashed("i", 1))}, []*containerRecord{waiting("a")}, false, corev1.PodPending},
+		{"init done, app running", corev1.RestartPolicyAlways, []*containerRecord{initC(exited("i", 0))}, []*containerRecord{runningC("a")}, true, corev1.PodRunning},
+		{"sidecar not started yet", corev1.RestartPolicyAlways, []*containerRecord{sidecar(waiting("s"))}, []*containerRecord{runningC("a")}, false, corev1.PodPending},
+		{"sidecar exit codes do not count", corev1.RestartPolicyNever, []*containerRecord{sidecar(exited("s", 137))}, []*containerRecord{exited("a", 0)}, true, corev1.PodSucceeded},
+	}
+	for _, tt := range tests {
+		if got := podPhase(tt.policy, tt.inits, tt.apps, false, tt.initialized); got != tt.want {
+			t.Errorf("%s: podPhase = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+
+	inits := []*containerRecord{initC(exited("init1", 0)), initC(runningC("init2")), sidecar(waiting("proxy"))}
+	ok, msg := initializedCondition(corev1.PodPending, false, inits)
+	if ok || msg != "containers with incomplete status: [init2 proxy]" {
+		t.Errorf("Initialized = %v %q", ok, msg)
+	}
+	if ok, _ := initializedCondition(corev1.PodRunning, true, inits); !ok {
+		t.Errorf("Initialized must stay true once an app container has started")
+	}
+	if st := initC(runningC("i")).status(); st.Ready {
+		t.Errorf("a running regular init container is not ready")
+	}
+	if st := initC(exited("i", 0)).status(); !st.Ready {
+		t.Errorf("a completed regular init container is ready")
 	}
 }

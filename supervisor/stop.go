@@ -60,16 +60,7 @@ func (r *runner) teardown() {
 	<-r.started
 	r.restarts.Wait()
 	lives := r.liveContainers()
-
-	var wg sync.WaitGroup
-	for _, l := range lives {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.stopContainer(l)
-		}()
-	}
-	wg.Wait()
+	r.stopInOrder(lives)
 
 	ctx := context.Background()
 	for _, l := range lives {
@@ -96,6 +87,32 @@ func (r *runner) teardown() {
 	}
 	r.sup.forget(r)
 	close(r.gone)
+}
+
+// stopInOrder stops containers as the kubelet does on deletion: app (and
+// still running init) containers in parallel, then native sidecars one by
+// one in reverse spec order, all within the one kill deadline.
+func (r *runner) stopInOrder(lives []*liveContainer) {
+	byName := map[string]*liveContainer{}
+	var wg sync.WaitGroup
+	for _, l := range lives {
+		if cr, _ := r.container(l.name); cr != nil && cr.Kind == kindSidecar {
+			byName[l.name] = l
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.stopContainer(l)
+		}()
+	}
+	wg.Wait()
+	inits := r.rec.Pod.Spec.InitContainers
+	for i := len(inits) - 1; i >= 0; i-- {
+		if l, ok := byName[inits[i].Name]; ok {
+			r.stopContainer(l)
+		}
+	}
 }
 
 // stopStarting cancels start actions and pending restarts.
@@ -136,8 +153,8 @@ func (r *runner) stopContainer(l *liveContainer) {
 		return
 	default:
 	}
-	r.event(containerPath(l.name), normal, "Killing", "Stopping container "+l.name)
-	if err := r.runsc.Kill(context.Background(), l.id, "TERM"); err != nil {
+	r.event(r.fieldPath(l.name), normal, "Killing", "Stopping container "+l.name)
+	if err := r.runsc.Kill(context.Background(), l.id, l.stopSignal); err != nil {
 		r.sup.opts.Log.Warn("signal container", "id", l.id, "err", err)
 	}
 	for {
