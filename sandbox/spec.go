@@ -68,11 +68,13 @@ func PauseSpec(p Pod, pauseRootfs string) *specs.Spec {
 
 // ContainerSpec is an app container of the pod, started as a subcontainer of
 // its sandbox. rootfs is the shared image tree; writes go to the overlay.
-func ContainerSpec(p Pod, name, image string, proc Process, rootfs string) *specs.Spec {
+// mounts are the container's own, after the pod's.
+func ContainerSpec(p Pod, name, image string, proc Process, rootfs string, mounts ...specs.Mount) *specs.Spec {
 	s := baseSpec(p, proc)
 	s.Root = &specs.Root{Path: rootfs, Readonly: false}
 	s.Process.Capabilities = defaultCapabilities()
 	s.Mounts = append(s.Mounts, p.Mounts...)
+	s.Mounts = append(s.Mounts, mounts...)
 	s.Annotations[annContainerType] = "container"
 	s.Annotations[annContainerName] = name
 	s.Annotations[annImageName] = image
@@ -135,6 +137,15 @@ func defaultMounts() []specs.Mount {
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 	}
+}
+
+// FileMount bind-mounts a host file or directory at dest in a container.
+func FileMount(source, dest string, readOnly bool) specs.Mount {
+	opts := []string{"rbind", "rw"}
+	if readOnly {
+		opts = []string{"rbind", "ro"}
+	}
+	return specs.Mount{Destination: dest, Type: "bind", Source: source, Options: opts}
 }
 
 // WriteBundle writes spec as dir/config.json, creating dir.

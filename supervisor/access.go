@@ -93,9 +93,19 @@ func (r *runner) exec(ctx context.Context, container string, cmd []string, st St
 	if len(cmd) == 0 {
 		return -1, apierrors.NewBadRequest("you must specify at least one command for the container")
 	}
+	code, err := r.execIn(ctx, live, cmd, st)
+	if err != nil {
+		return -1, apierrors.NewInternalError(fmt.Errorf("exec in container %q: %w", c.Name, err))
+	}
+	return code, nil
+}
+
+// execIn runs cmd in a container instance, as CRI exec does, and returns
+// its exit code.
+func (r *runner) execIn(ctx context.Context, live *liveContainer, cmd []string, st Streams) (int, error) {
 	procFile, err := r.writeExecProcess(live, cmd)
 	if err != nil {
-		return -1, apierrors.NewInternalError(err)
+		return -1, err
 	}
 	defer os.Remove(procFile)
 
@@ -119,7 +129,7 @@ func (r *runner) exec(ctx context.Context, container string, cmd []string, st St
 		return x.ProcessState.ExitCode(), nil
 	}
 	if err != nil {
-		return -1, apierrors.NewInternalError(fmt.Errorf("exec in container %q: %w", c.Name, err))
+		return -1, err
 	}
 	return 0, nil
 }

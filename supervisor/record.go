@@ -32,6 +32,10 @@ type podRecord struct {
 	Initialized bool `json:"initialized,omitempty"`
 	// Conditions keep their lastTransitionTime between updates.
 	Conditions []corev1.PodCondition `json:"conditions,omitempty"`
+	// Reason and Message are the pod-level status reason and message, set
+	// when the supervisor ends a pod (DeadlineExceeded).
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
 	// TornDown is set once deletion has stopped every container (the
 	// kubelet's podIsTerminal): the phase then becomes terminal.
 	TornDown bool `json:"tornDown,omitempty"`

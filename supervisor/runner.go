@@ -128,6 +128,9 @@ func (r *runner) save() error {
 func (r *runner) refreshLocked() {
 	rec := r.rec
 	// A terminal phase never changes again (kubelet: no illegal transitions).
+	if rec.Reason == reasonDeadlineExceeded {
+		rec.Phase = corev1.PodFailed
+	}
 	if rec.Phase != corev1.PodSucceeded && rec.Phase != corev1.PodFailed {
 		rec.Phase = podPhase(rec.Pod.Spec.RestartPolicy, rec.InitContainers, rec.Containers, rec.TornDown, rec.Initialized)
 	}
@@ -152,6 +155,8 @@ func (r *runner) object() *corev1.Pod {
 			return out
 		}(),
 		QOSClass: qosClass(&p.Spec),
+		Reason:   r.rec.Reason,
+		Message:  r.rec.Message,
 	}
 	if !r.rec.StartTime.IsZero() {
 		p.Status.StartTime = ptr(metav1.NewTime(r.rec.StartTime))

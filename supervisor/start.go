@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	corev1 "k8s.io/api/core/v1"
 
 	"podbox.dev/podbox/image"
@@ -34,6 +35,9 @@ var startActions = []action{
 
 func (r *runner) start() {
 	defer close(r.started)
+	if d := r.rec.Pod.Spec.ActiveDeadlineSeconds; d != nil {
+		go r.enforceDeadline(time.Duration(*d) * time.Second)
+	}
 	for _, a := range startActions {
 		if r.ctx.Err() != nil {
 			return
@@ -308,7 +312,15 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	if err != nil {
 		return err
 	}
-	spec := sandbox.ContainerSpec(r.sandboxPod(), c.Name, img.image.Ref, proc, img.rootfs)
+	var mounts []specs.Mount
+	if c.TerminationMessagePath != "" {
+		f, err := r.terminationFile(c.Name, restart)
+		if err != nil {
+			return err
+		}
+		mounts = append(mounts, sandbox.FileMount(f, c.TerminationMessagePath, false))
+	}
+	spec := sandbox.ContainerSpec(r.sandboxPod(), c.Name, img.image.Ref, proc, img.rootfs, mounts...)
 	if err := sandbox.WriteBundle(bundle, spec); err != nil {
 		return err
 	}
@@ -321,13 +333,18 @@ func (r *runner) startContainer(c *corev1.Container) error {
 		return err
 	}
 	r.setLive(c.Name, live)
+	started := r.sup.opts.Clock.Now()
 	r.event(r.fieldPath(c.Name), normal, "Started", "Started container "+c.Name)
+	// Reported Running only once the postStart hook has returned.
+	ok := r.postStart(c, live)
 	r.update(func(rec *podRecord) {
 		cr, _ := r.container(c.Name)
 		cr.ContainerID = "gvisor://" + live.id
-		cr.Running, cr.Terminated = true, false
-		cr.WaitingReason, cr.WaitingMessage = "", ""
-		cr.StartedAt = r.sup.opts.Clock.Now()
+		cr.StartedAt = started
+		if ok {
+			cr.Running, cr.Terminated = true, false
+			cr.WaitingReason, cr.WaitingMessage = "", ""
+		}
 	})
 	go r.watch(c.Name, live)
 	return nil
@@ -403,11 +420,18 @@ func (r *runner) watch(name string, live *liveContainer) {
 		r.sup.opts.Log.Warn("wait for container", "pod", r.name, "container", name, "err", err)
 		code = 137
 	}
+	live.logs.Wait() // the fallback message reads the log
+	r.mu.Lock()
+	cr, spec := r.container(name)
+	restart := cr.RestartCount
+	r.mu.Unlock()
+	msg := r.terminationMessage(spec, restart, int32(code))
 	r.update(func(rec *podRecord) {
 		cr, _ := r.container(name)
 		cr.Running, cr.Terminated = false, true
 		cr.ExitCode = int32(code)
 		cr.Reason = exitReason(int32(code))
+		cr.Message = msg
 		cr.FinishedAt = r.sup.opts.Clock.Now()
 	})
 	close(live.exited)

@@ -154,11 +154,20 @@ func (r *runner) stopContainer(l *liveContainer) {
 	default:
 	}
 	r.event(r.fieldPath(l.name), normal, "Killing", "Stopping container "+l.name)
+	deadline, _ := r.killDeadline()
+	_, spec := r.container(l.name)
+	r.preStop(spec, l, deadline)
+	// The preStop hook and the stop signal share the grace period, but the
+	// container always gets at least 2 s between the signal and SIGKILL.
+	floor := time.Now().Add(minGrace)
 	if err := r.runsc.Kill(context.Background(), l.id, l.stopSignal); err != nil {
 		r.sup.opts.Log.Warn("signal container", "id", l.id, "err", err)
 	}
 	for {
 		deadline, changed := r.killDeadline()
+		if deadline.Before(floor) {
+			deadline = floor
+		}
 		timer := time.NewTimer(time.Until(deadline))
 		select {
 		case <-l.exited:
