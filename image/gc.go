@@ -12,8 +12,8 @@ import (
 
 // Removing images is two steps: forgetting references (Remove, RemoveImage,
 // Prune), which is instant and refuses images that a lease holds, then
-// collecting what nothing references any more (GC): blobs, unpacked trees,
-// leftovers of crashed pulls and unpacks.
+// collecting what nothing references any more (GC): blobs, layer snapshots,
+// leftovers of crashed pulls, loads and unpacks.
 
 // RemoveImage forgets the image named by ref and returns the references it
 // removed. ref is a reference ("busybox", "localhost:5000/app:v1",
@@ -139,20 +139,21 @@ func (s *Store) Prune(all bool) ([]*Image, error) {
 // GCResult says what GC removed.
 type GCResult struct {
 	// Blobs and Bytes count the removed blobs and their size; Trees the
-	// removed unpacked trees.
+	// removed unpacked trees (layer snapshots, and per-image trees of older
+	// podbox versions).
 	Blobs, Trees int
 	Bytes        int64
 	// Pending counts removed trees that could not be deleted yet, because
 	// they hold files of other users (subordinate IDs) that only a process
-	// in podbox's user namespace may delete. They wait in rootfs/.trash for
-	// the next GC there (the supervisor runs one when it starts).
+	// in podbox's user namespace may delete. They wait in trash/ for the
+	// next GC there (the supervisor runs one when it starts).
 	Pending int
 }
 
-// GC deletes what no image reference and no lease needs: blobs, unpacked
-// trees, and leftovers of crashed pulls and unpacks. It holds the store's GC
-// lock exclusively, so it waits for pulls and unpacks in progress (in any
-// process) and they wait for it.
+// GC deletes what no image reference and no lease needs: blobs, layer
+// snapshots, and leftovers of crashed pulls, loads and unpacks. It holds the
+// store's GC lock exclusively, so it waits for pulls and unpacks in progress
+// (in any process) and they wait for it.
 func (s *Store) GC() (GCResult, error) {
 	unlock, err := s.lockGC(true)
 	if err != nil {
@@ -167,43 +168,57 @@ func (s *Store) GC() (GCResult, error) {
 	return res, err
 }
 
-// keepSets returns the blobs and trees (config hexes) the index and the
-// leases need.
-func (s *Store) keepSets(idx *v1.IndexManifest) (blobs, trees map[string]bool, err error) {
+// keep is what the index and the leases need.
+type keep struct {
+	// blobs are blob hexes; images the config hexes of referenced or
+	// leased images (their rootfs/ links); snapshots the chain ID hexes of
+	// every layer of those images; leased the config hexes of leased
+	// images, whose trees of older podbox versions a running pod may use.
+	blobs, images, snapshots, leased map[string]bool
+}
+
+// keepSets returns what the index and the leases need.
+func (s *Store) keepSets(idx *v1.IndexManifest) (*keep, error) {
 	leases, err := s.readLeases()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	blobs, trees = map[string]bool{}, map[string]bool{}
-	keep := func(manifest v1.Hash) {
-		blobs[manifest.Hex] = true
+	k := &keep{blobs: map[string]bool{}, images: map[string]bool{}, snapshots: map[string]bool{}, leased: map[string]bool{}}
+	add := func(manifest v1.Hash) {
+		k.blobs[manifest.Hex] = true
 		m, err := s.manifest(manifest)
 		if err != nil {
 			return
 		}
-		blobs[m.Config.Digest.Hex] = true
-		trees[m.Config.Digest.Hex] = true
+		k.blobs[m.Config.Digest.Hex] = true
+		k.images[m.Config.Digest.Hex] = true
 		for _, l := range m.Layers {
-			blobs[l.Digest.Hex] = true
+			k.blobs[l.Digest.Hex] = true
+		}
+		if _, layers, err := s.chainOf(manifest); err == nil {
+			k.snapshots[topChain(layers).Hex] = true
+			for _, l := range layers {
+				k.snapshots[l.chain.Hex] = true
+			}
 		}
 	}
 	for _, d := range idx.Manifests {
-		keep(d.Digest)
+		add(d.Digest)
 	}
 	for _, lf := range leases {
 		for _, it := range lf.Images {
-			trees[it.ID.Hex] = true
-			keep(it.Manifest)
+			k.leased[it.ID.Hex] = true
+			add(it.Manifest)
 		}
 	}
-	return blobs, trees, nil
+	return k, nil
 }
 
 // gcLocked is GC's work; the caller holds the GC lock exclusively and the
 // index lock, and passes the index.
 func (s *Store) gcLocked(idx *v1.IndexManifest) (GCResult, error) {
 	var res GCResult
-	keepBlobs, keepTrees, err := s.keepSets(idx)
+	k, err := s.keepSets(idx)
 	if err != nil {
 		return res, err
 	}
@@ -216,7 +231,7 @@ func (s *Store) gcLocked(idx *v1.IndexManifest) (GCResult, error) {
 		n := e.Name()
 		// With the GC lock held exclusively no blob is being written, so a
 		// temporary file is a crash's leftover.
-		if keepBlobs[n] && !strings.HasPrefix(n, ".") {
+		if k.blobs[n] && !strings.HasPrefix(n, ".") {
 			continue
 		}
 		fi, err := e.Info()
@@ -238,6 +253,39 @@ func (s *Store) gcLocked(idx *v1.IndexManifest) (GCResult, error) {
 			_ = os.Remove(filepath.Join(s.locksDir(), e.Name()))
 		}
 	}
+	// Loads extract archives under tmp/ holding the shared GC lock: what is
+	// there now is a crash's leftover.
+	if tmps, err := os.ReadDir(s.tmpDir()); err == nil {
+		for _, e := range tmps {
+			_ = s.trash(filepath.Join(s.tmpDir(), e.Name()))
+		}
+	}
+	snaps, err := os.ReadDir(s.snapshotsDir())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return res, fmt.Errorf("garbage collection: %w", err)
+	}
+	for _, e := range snaps {
+		n := e.Name()
+		p := filepath.Join(s.snapshotsDir(), n)
+		switch {
+		case strings.HasSuffix(n, ".lock"):
+			_ = os.Remove(p)
+		case strings.HasSuffix(n, markerSuffix):
+			if !k.snapshots[strings.TrimSuffix(n, markerSuffix)] {
+				_ = os.Remove(p)
+			}
+		case strings.HasPrefix(n, ".tmp-"):
+			_ = s.trash(p)
+		case !k.snapshots[n]:
+			if err := s.trash(p); err != nil {
+				return res, err
+			}
+			_ = os.Remove(p + markerSuffix)
+			res.Trees++
+		}
+	}
+	// rootfs/ holds a link per unpacked image, and the per-image trees of
+	// older podbox versions, kept only while a pod may still run on one.
 	trees, err := os.ReadDir(s.rootfsDir())
 	if err != nil {
 		return res, fmt.Errorf("garbage collection: %w", err)
@@ -246,16 +294,20 @@ func (s *Store) gcLocked(idx *v1.IndexManifest) (GCResult, error) {
 		n := e.Name()
 		p := filepath.Join(s.rootfsDir(), n)
 		switch {
-		case n == filepath.Base(s.trashDir()):
+		case n == filepath.Base(s.legacyTrashDir()):
 		case strings.HasSuffix(n, ".lock"):
 			_ = os.Remove(p)
 		case strings.HasSuffix(n, markerSuffix):
-			if !keepTrees[strings.TrimSuffix(n, markerSuffix)] {
+			if !k.leased[strings.TrimSuffix(n, markerSuffix)] {
 				_ = os.Remove(p)
 			}
 		case strings.HasPrefix(n, ".tmp-"):
 			_ = s.trash(p)
-		case !keepTrees[n]:
+		case e.Type()&os.ModeSymlink != 0:
+			if fi, err := os.Stat(p); err != nil || !fi.IsDir() || !k.images[n] {
+				_ = os.Remove(p)
+			}
+		case !k.leased[n]:
 			if err := s.trash(p); err != nil {
 				return res, err
 			}
@@ -267,9 +319,9 @@ func (s *Store) gcLocked(idx *v1.IndexManifest) (GCResult, error) {
 	return res, nil
 }
 
-// trash moves a tree into rootfs/.trash. A rename needs only write access to
-// rootfs/, so it works even where deleting the tree does not (files of
-// subordinate IDs outside podbox's user namespace).
+// trash moves a tree into trash/. A rename needs only write access to the
+// directory holding the tree, so it works even where deleting the tree does
+// not (files of subordinate IDs outside podbox's user namespace).
 func (s *Store) trash(p string) error {
 	if err := os.MkdirAll(s.trashDir(), 0o700); err != nil {
 		return err
@@ -285,18 +337,20 @@ func (s *Store) trash(p string) error {
 	return nil
 }
 
-// emptyTrash deletes what it can of rootfs/.trash and returns how many trees
-// remain there.
+// emptyTrash deletes what it can of trash/ (and of the trash of older podbox
+// versions) and returns how many trees remain there.
 func (s *Store) emptyTrash() int {
-	entries, err := os.ReadDir(s.trashDir())
-	if err != nil {
-		return 0
-	}
 	left := 0
-	for _, e := range entries {
-		if err := RemoveTree(filepath.Join(s.trashDir(), e.Name())); err != nil {
-			left++
-			s.log.Info("an unpacked image tree cannot be deleted outside podbox's user namespace yet; the supervisor's next garbage collection will", "path", e.Name(), "err", err)
+	for _, dir := range []string{s.trashDir(), s.legacyTrashDir()} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if err := RemoveTree(filepath.Join(dir, e.Name())); err != nil {
+				left++
+				s.log.Info("an unpacked image tree cannot be deleted outside podbox's user namespace yet; the supervisor's next garbage collection will", "path", e.Name(), "err", err)
+			}
 		}
 	}
 	return left

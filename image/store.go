@@ -41,6 +41,9 @@ type Store struct {
 	maxLayerSize, maxImageSize int64
 	// ownershipWarned makes the single-ID ownership warning appear once.
 	ownershipWarned sync.Once
+	// layerOpened, if set, is called whenever a layer blob is opened for
+	// unpacking; tests use it to prove shared layers are read once.
+	layerOpened func(v1.Hash)
 }
 
 // Option configures a Store.
@@ -126,7 +129,7 @@ func Open(root string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	for _, d := range []string{s.root, filepath.Join(s.root, "blobs", "sha256"), s.rootfsDir(), s.locksDir(), s.leasesDir()} {
+	for _, d := range []string{s.root, filepath.Join(s.root, "blobs", "sha256"), s.rootfsDir(), s.snapshotsDir(), s.locksDir(), s.leasesDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("open image store: create %s: %w", d, err)
 		}
@@ -142,11 +145,17 @@ func Open(root string, opts ...Option) (*Store, error) {
 // Root returns the directory the store lives in.
 func (s *Store) Root() string { return s.root }
 
-func (s *Store) indexPath() string { return filepath.Join(s.root, "index.json") }
-func (s *Store) rootfsDir() string { return filepath.Join(s.root, "rootfs") }
-func (s *Store) locksDir() string  { return filepath.Join(s.root, "locks") }
-func (s *Store) leasesDir() string { return filepath.Join(s.root, "leases") }
-func (s *Store) trashDir() string  { return filepath.Join(s.rootfsDir(), ".trash") }
+func (s *Store) indexPath() string    { return filepath.Join(s.root, "index.json") }
+func (s *Store) rootfsDir() string    { return filepath.Join(s.root, "rootfs") }
+func (s *Store) locksDir() string     { return filepath.Join(s.root, "locks") }
+func (s *Store) leasesDir() string    { return filepath.Join(s.root, "leases") }
+func (s *Store) snapshotsDir() string { return filepath.Join(s.root, "snapshots") }
+func (s *Store) trashDir() string     { return filepath.Join(s.root, "trash") }
+func (s *Store) tmpDir() string       { return filepath.Join(s.root, "tmp") }
+
+// legacyTrashDir is where podbox versions that unpacked one tree per image
+// put removed trees; GC still empties it.
+func (s *Store) legacyTrashDir() string { return filepath.Join(s.rootfsDir(), ".trash") }
 
 func (s *Store) blobPath(h v1.Hash) string {
 	return filepath.Join(s.root, "blobs", h.Algorithm, h.Hex)

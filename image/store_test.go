@@ -121,16 +121,21 @@ func TestPutLookupListRootfs(t *testing.T) {
 			t.Fatalf("Rootfs #%d = %q, %v; #0 = %q", i, paths[i], errs[i], paths[0])
 		}
 	}
-	if paths[0] != filepath.Join(s.Root(), "rootfs", a.ID.Hex) {
-		t.Errorf("rootfs at %s", paths[0])
+	if filepath.Dir(paths[0]) != filepath.Join(s.Root(), "snapshots") {
+		t.Errorf("rootfs at %s, want the top layer's snapshot", paths[0])
+	}
+	if link, err := filepath.EvalSymlinks(filepath.Join(s.Root(), "rootfs", a.ID.Hex)); err != nil || link != paths[0] {
+		t.Errorf("rootfs/<id> resolves to %q, %v; want %s", link, err, paths[0])
 	}
 	if got := readFile(t, filepath.Join(paths[0], "bin/hello")); got != "hi" {
 		t.Errorf("bin/hello = %q", got)
 	}
-	entries, _ := os.ReadDir(filepath.Join(s.Root(), "rootfs"))
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".tmp-") {
-			t.Errorf("leftover temporary tree %s", e.Name())
+	for _, d := range []string{"rootfs", "snapshots"} {
+		entries, _ := os.ReadDir(filepath.Join(s.Root(), d))
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".tmp-") {
+				t.Errorf("leftover temporary entry %s/%s", d, e.Name())
+			}
 		}
 	}
 

@@ -16,8 +16,8 @@ import (
 
 // VerifyReport says what Verify found and did.
 type VerifyReport struct {
-	// Blobs is how many blobs were re-hashed; Trees how many unpacked
-	// trees were checked.
+	// Blobs is how many blobs were re-hashed; Trees how many layer
+	// snapshots (unpacked trees) were checked.
 	Blobs, Trees int
 	// Problems describe what was wrong and what was done about it, one line
 	// each; empty when the store is sound.
@@ -37,10 +37,13 @@ type VerifyReport struct {
 //     is deleted;
 //   - every image reference whose manifest, config or layers are missing is
 //     removed (pull the image again);
-//   - every unpacked tree is compared with the census recorded when it was
-//     completed; a tree that differs, or that has no census, is removed,
-//     unless a lease holds its image (a running pod uses it: delete the pod,
-//     then verify again).
+//   - every layer snapshot (unpacked tree) is compared with the census
+//     recorded when it was completed; one that differs, or that has no
+//     census, is removed, unless it is the root filesystem of an image a
+//     lease holds (a running pod uses it: delete the pod, then verify
+//     again). Snapshots built on a removed one stay valid: they share its
+//     files' inodes, not its directories;
+//   - links in rootfs/ to removed or missing snapshots are removed.
 //
 // Finally it collects garbage. It holds the GC lock exclusively, so it waits
 // for pulls and unpacks in progress and they wait for it.
@@ -133,7 +136,7 @@ func (s *Store) missingBlobs(digest v1.Hash) []string {
 }
 
 func (s *Store) verifyTrees(rep *VerifyReport) error {
-	entries, err := os.ReadDir(s.rootfsDir())
+	entries, err := os.ReadDir(s.snapshotsDir())
 	if err != nil {
 		return fmt.Errorf("verify unpacked trees: %w", err)
 	}
@@ -141,13 +144,23 @@ func (s *Store) verifyTrees(rep *VerifyReport) error {
 	if err != nil {
 		return err
 	}
+	// A pod runs on the snapshot of its image's top layer.
+	inUse := map[string][]string{}
+	for _, lf := range leases {
+		for _, it := range lf.Images {
+			if _, layers, err := s.chainOf(it.Manifest); err == nil {
+				top := topChain(layers).Hex
+				inUse[top] = append(inUse[top], lf.Holder)
+			}
+		}
+	}
 	for _, e := range entries {
 		n := e.Name()
 		if !e.IsDir() || strings.HasPrefix(n, ".") {
 			continue
 		}
 		rep.Trees++
-		p := filepath.Join(s.rootfsDir(), n)
+		p := filepath.Join(s.snapshotsDir(), n)
 		want, merr := readMarker(p + markerSuffix)
 		got, cerr := countTree(p)
 		if errors.Is(cerr, fs.ErrPermission) {
@@ -159,23 +172,23 @@ func (s *Store) verifyTrees(rep *VerifyReport) error {
 		case cerr != nil:
 			why = "unreadable: " + cerr.Error()
 		case merr != nil:
-			why = "no record of its complete content (unpacked by an older podbox, or interrupted)"
-		case got != want:
+			why = "no record of its complete content (interrupted)"
+		case !got.sameTree(want):
 			why = fmt.Sprintf("incomplete: %d entries and %d bytes, want %d and %d", got.Entries, got.Bytes, want.Entries, want.Bytes)
 		default:
 			continue
 		}
-		id := v1.Hash{Algorithm: "sha256", Hex: n}
-		if h := holdersOf(leases, id); len(h) > 0 {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("unpacked image %s: %s; in use by pod %s, so left in place: delete the pod, then verify again", shortHex(n), why, strings.Join(h, ", ")))
+		if h := inUse[n]; len(h) > 0 {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("unpacked layers %s: %s; in use by pod %s, so left in place: delete the pod, then verify again", shortHex(n), why, strings.Join(h, ", ")))
 			continue
 		}
 		if err := s.trash(p); err != nil {
 			return err
 		}
 		_ = os.Remove(p + markerSuffix)
-		rep.Problems = append(rep.Problems, fmt.Sprintf("unpacked image %s: %s; removed, it is unpacked again when next used", shortHex(n), why))
+		rep.Problems = append(rep.Problems, fmt.Sprintf("unpacked layers %s: %s; removed, they are unpacked again when next used", shortHex(n), why))
 	}
+	// The links in rootfs/ to removed snapshots dangle now; GC removes them.
 	return nil
 }
 
