@@ -127,13 +127,14 @@ func (r *runner) replaceInstance(name string) {
 		if c.Terminated {
 			c.Last = c.current()
 		}
-		*c = containerRecord{Name: c.Name, Kind: c.Kind, Image: c.Image, ImageID: c.ImageID, RestartCount: c.RestartCount + 1, Last: c.Last, WaitingReason: "ContainerCreating"}
+		*c = c.newInstance(c.RestartCount+1, c.Last)
 	})
 }
 
 // stopSandbox ends a pod whose containers have all finished for good: its
 // sandbox and network go, its record (and phase) stays until deletion.
 func (r *runner) stopSandbox() {
+	r.stopProbes(true)
 	ctx := context.Background()
 	for _, l := range r.liveContainers() {
 		_ = r.runsc.Delete(ctx, l.id)

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"podbox.dev/podbox/image"
+	"podbox.dev/podbox/probes"
 	"podbox.dev/podbox/sandbox"
 )
 
@@ -32,6 +33,8 @@ type runner struct {
 	// this supervisor runs.
 	images map[string]resolvedImage
 	live   map[string]*liveContainer
+	// probers run the probes of containers that have any, by name.
+	probers map[string]*probes.ContainerProber
 	// restarts counts restarts in flight, which teardown waits for.
 	restarts sync.WaitGroup
 
@@ -79,10 +82,12 @@ func newRecord(p *corev1.Pod, now time.Time) *podRecord {
 		if isSidecar(&c) {
 			kind = kindSidecar
 		}
-		rec.InitContainers = append(rec.InitContainers, &containerRecord{Name: c.Name, Kind: kind, Image: c.Image, WaitingReason: waiting})
+		rec.InitContainers = append(rec.InitContainers, &containerRecord{Name: c.Name, Kind: kind, Image: c.Image, WaitingReason: waiting,
+			HasReadiness: c.ReadinessProbe != nil && kind == kindSidecar, HasStartup: c.StartupProbe != nil && kind == kindSidecar})
 	}
 	for _, c := range p.Spec.Containers {
-		rec.Containers = append(rec.Containers, &containerRecord{Name: c.Name, Image: c.Image, WaitingReason: waiting})
+		rec.Containers = append(rec.Containers, &containerRecord{Name: c.Name, Image: c.Image, WaitingReason: waiting,
+			HasReadiness: c.ReadinessProbe != nil, HasStartup: c.StartupProbe != nil})
 	}
 	return rec
 }
@@ -97,10 +102,11 @@ func newRunner(s *Supervisor, dir string, rec *podRecord) *runner {
 	return &runner{
 		sup: s, dir: dir, rec: rec,
 		namespace: rec.Pod.Namespace, name: rec.Pod.Name,
-		runsc:  s.runsc(dir),
-		images: map[string]resolvedImage{},
-		live:   map[string]*liveContainer{},
-		ctx:    ctx, cancel: cancel,
+		runsc:   s.runsc(dir),
+		images:  map[string]resolvedImage{},
+		live:    map[string]*liveContainer{},
+		probers: map[string]*probes.ContainerProber{},
+		ctx:     ctx, cancel: cancel,
 		started: make(chan struct{}),
 		gone:    make(chan struct{}),
 	}
@@ -220,7 +226,7 @@ func (r *runner) resume() {
 				c.Last = c.current()
 				c.RestartCount++
 			}
-			*c = containerRecord{Name: c.Name, Kind: c.Kind, Image: c.Image, RestartCount: c.RestartCount, Last: c.Last, WaitingReason: "ContainerCreating"}
+			*c = c.newInstance(c.RestartCount, c.Last)
 		}
 	})
 	go r.start()

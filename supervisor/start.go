@@ -337,6 +337,7 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	r.event(r.fieldPath(c.Name), normal, "Started", "Started container "+c.Name)
 	// Reported Running only once the postStart hook has returned.
 	ok := r.postStart(c, live)
+	r.startProbes(c)
 	r.update(func(rec *podRecord) {
 		cr, _ := r.container(c.Name)
 		cr.ContainerID = "gvisor://" + live.id

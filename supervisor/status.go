@@ -37,6 +37,32 @@ type containerRecord struct {
 
 	// Last is the previous instance, once the container has restarted.
 	Last *terminatedInstance `json:"last,omitempty"`
+
+	// Probes: whether the container has a readiness and a startup probe
+	// (from its spec), and what they last said about the current instance.
+	HasReadiness bool `json:"hasReadiness,omitempty"`
+	HasStartup   bool `json:"hasStartup,omitempty"`
+	ProbeReady   bool `json:"probeReady,omitempty"`
+	ProbeStarted bool `json:"probeStarted,omitempty"`
+}
+
+// started is the kubelet's started bit: running, and its startup probe (if
+// any) has succeeded.
+func (c *containerRecord) started() bool {
+	return c.Running && (!c.HasStartup || c.ProbeStarted)
+}
+
+// ready is the kubelet's ready bit for an app container or sidecar: started,
+// and its readiness probe (if any) succeeds.
+func (c *containerRecord) ready() bool {
+	return c.started() && (!c.HasReadiness || c.ProbeReady)
+}
+
+// newInstance returns the record of a container's next instance: identity,
+// image, probes and history kept, state back to waiting.
+func (c *containerRecord) newInstance(restartCount int32, last *terminatedInstance) containerRecord {
+	return containerRecord{Name: c.Name, Kind: c.Kind, Image: c.Image, ImageID: c.ImageID, RestartCount: restartCount, Last: last,
+		HasReadiness: c.HasReadiness, HasStartup: c.HasStartup, WaitingReason: "ContainerCreating"}
 }
 
 // terminatedInstance is an instance that has exited (lastState).
@@ -96,8 +122,8 @@ func (c *containerRecord) status() corev1.ContainerStatus {
 		// Without probes a running app container or sidecar is started
 		// and ready; a regular init container is ready only once it has
 		// completed.
-		st.Ready = c.Kind != kindInit
-		st.Started = ptr(true)
+		st.Ready = c.Kind != kindInit && c.ready()
+		st.Started = ptr(c.started())
 	case c.Terminated:
 		st.State.Terminated = c.current().state()
 		st.Ready = c.Kind == kindInit && c.ExitCode == 0
@@ -249,7 +275,7 @@ func containersReady(phase corev1.PodPhase, ctrs []*containerRecord) (bool, stri
 	}
 	var unready []string
 	for _, c := range ctrs {
-		if !c.Running {
+		if !c.ready() {
 			unready = append(unready, c.Name)
 		}
 	}

@@ -57,6 +57,7 @@ func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 // its files are removed and the pod is forgotten.
 func (r *runner) teardown() {
 	r.stopStarting()
+	r.stopProbes(false)
 	<-r.started
 	r.restarts.Wait()
 	lives := r.liveContainers()
@@ -75,6 +76,7 @@ func (r *runner) teardown() {
 	if err := r.removeNetwork(); err != nil {
 		r.sup.opts.Log.Warn("remove pod network", "pod", r.name, "err", err)
 	}
+	r.stopProbes(true)
 	r.update(func(rec *podRecord) {
 		rec.SandboxReady = false
 		rec.TornDown = true
@@ -189,6 +191,7 @@ func (r *runner) stopContainer(l *liveContainer) {
 // sandbox runs unsupervised meanwhile.
 func (r *runner) shutdown() {
 	r.stopStarting()
+	r.stopProbes(true)
 	<-r.started
 	r.restarts.Wait()
 	ctx := context.Background()

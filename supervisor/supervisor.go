@@ -40,7 +40,7 @@ type Options struct {
 	Images Images
 	// Clock is the supervisor's time source (a fake one in tests); the real
 	// clock when nil.
-	Clock clock.Clock
+	Clock clock.WithTicker
 	// Log receives the supervisor's own log.
 	Log *slog.Logger
 }

@@ -1,0 +1,133 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"podbox.dev/podbox/probes"
+)
+
+// This file connects the probes package to the pod: the supervisor runs
+// every probe from outside the sandbox. exec probes run in the container
+// (runsc exec); HTTP, TCP and gRPC probes dial the pod's IP.
+
+// startProbes starts the probers of a container with probes, once for the
+// runner's life: a new instance (a new container ID) resets its workers.
+func (r *runner) startProbes(c *corev1.Container) {
+	if c.StartupProbe == nil && c.LivenessProbe == nil && c.ReadinessProbe == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.probers[c.Name] != nil || r.ctx.Err() != nil {
+		return
+	}
+	name := c.Name
+	r.probers[name] = probes.NewContainerProber(probes.ContainerConfig{
+		Container:      c,
+		NeverRestarted: r.rec.Pod.Spec.RestartPolicy == corev1.RestartPolicyNever && !isSidecar(c),
+		Clock:          r.sup.opts.Clock,
+		State:          func() probes.ContainerState { return r.probeState(name) },
+		Target:         func() probes.Target { return r.probeTarget(c) },
+		OnResult:       func(u probes.Update) { r.onProbeResult(c, u) },
+		OnEvent:        func(e probes.Event) { r.event(r.fieldPath(name), corev1.EventTypeWarning, e.Reason, e.Message) },
+	})
+}
+
+func (r *runner) probeState(name string) probes.ContainerState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cr, _ := r.container(name)
+	return probes.ContainerState{
+		ID:             cr.ContainerID,
+		Running:        cr.Running,
+		StartedAt:      cr.StartedAt,
+		Terminated:     cr.Terminated,
+		PodTerminating: r.rec.Pod.DeletionTimestamp != nil,
+		PodFinished:    r.rec.Phase == corev1.PodSucceeded || r.rec.Phase == corev1.PodFailed,
+	}
+}
+
+func (r *runner) probeTarget(c *corev1.Container) probes.Target {
+	r.mu.Lock()
+	ip := r.rec.PodIP
+	r.mu.Unlock()
+	return probes.Target{
+		PodIP:     ip,
+		Container: c,
+		Exec: func(ctx context.Context, cmd []string) ([]byte, int, error) {
+			live := r.getLive(c.Name)
+			if live == nil {
+				return nil, -1, errNotRunning
+			}
+			var out bytes.Buffer
+			code, err := r.execIn(ctx, live, cmd, Streams{Stdout: &out, Stderr: &out})
+			return out.Bytes(), code, err
+		},
+	}
+}
+
+// onProbeResult records readiness and startup results for the current
+// instance, and kills an instance whose liveness or startup probe failed,
+// so that the restart policy restarts it.
+func (r *runner) onProbeResult(c *corev1.Container, u probes.Update) {
+	var kill *liveContainer
+	r.update(func(rec *podRecord) {
+		cr, _ := r.container(c.Name)
+		if cr.ContainerID != u.ContainerID {
+			return // about an instance that is gone
+		}
+		switch u.Type {
+		case probes.Readiness:
+			cr.ProbeReady = u.Result == probes.Success
+		case probes.Startup:
+			cr.ProbeStarted = u.Result == probes.Success
+		}
+		if u.Result == probes.Failure && u.Type != probes.Readiness && cr.Running && rec.Pod.DeletionTimestamp == nil {
+			kill = r.live[c.Name]
+		}
+	})
+	if kill == nil {
+		return
+	}
+	probe := c.LivenessProbe
+	if u.Type == probes.Startup {
+		probe = c.StartupProbe
+	}
+	restart := r.rec.Pod.Spec.RestartPolicy != corev1.RestartPolicyNever
+	r.event(r.fieldPath(c.Name), corev1.EventTypeNormal, "Killing", probes.KillMessage(c.Name, u.Type, restart))
+	grace := time.Duration(probes.KillGracePeriod(r.rec.Pod, probe, u.Type)) * time.Second
+	go r.killInstance(kill, max(grace, minGrace))
+}
+
+// killInstance stops one instance: its stop signal, then SIGKILL after
+// grace. Its exit is handled like any other (restart policy).
+func (r *runner) killInstance(l *liveContainer, grace time.Duration) {
+	_ = r.runsc.Kill(context.Background(), l.id, l.stopSignal)
+	select {
+	case <-l.exited:
+	case <-time.After(grace):
+		_ = r.runsc.Kill(context.Background(), l.id, "KILL")
+	}
+}
+
+// stopProbes stops probers: liveness and startup only, while a pod
+// terminates (readiness goes on), or all of them.
+func (r *runner) stopProbes(all bool) {
+	r.mu.Lock()
+	ps := make([]*probes.ContainerProber, 0, len(r.probers))
+	for _, p := range r.probers {
+		ps = append(ps, p)
+	}
+	r.mu.Unlock()
+	for _, p := range ps {
+		if all {
+			p.Stop()
+		} else {
+			p.StopLivenessAndStartup()
+		}
+	}
+}
