@@ -70,6 +70,10 @@ func (d Dirs) Export() {
 // Socket is the unix socket the supervisor serves its Kubernetes-shaped API on.
 func (d Dirs) Socket() string { return filepath.Join(d.Runtime, "podbox.sock") }
 
+// LogSocket is where the namespace holder's log server listens for the
+// supervisor's container streams.
+func (d Dirs) LogSocket() string { return filepath.Join(d.Runtime, "logs.sock") }
+
 // DaemonLock is held (flock) by the running supervisor for its whole life, so at
 // most one supervisor runs per user.
 func (d Dirs) DaemonLock() string { return filepath.Join(d.Runtime, "daemon.lock") }

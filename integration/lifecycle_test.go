@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -487,5 +488,87 @@ spec:
 	}
 	if table := e.ok(t, "get", "pod", "init-fails"); !regexpMatch(`init-fails\s+0/1\s+Init:ExitCode:4\s|init-fails\s+0/1\s+Init:Error\s`, table) {
 		t.Errorf("get pod of a failed init:\n%s", table)
+	}
+}
+
+// TestSupervisorCrash: a supervisor killed with SIGKILL is replaced by the
+// namespace holder; the new one adopts the running sandbox without
+// restarting any container, records the exit that happened meanwhile, and
+// no log line is lost.
+func TestSupervisorCrash(t *testing.T) {
+	t.Parallel()
+	e, err := newEnv(shared.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	if err := e.startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: steady
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: counter
+    image: %[1]s
+    command: ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done"]
+  - name: quitter
+    image: %[1]s
+    command: ["sh", "-c", "sleep 3; exit 5"]
+`, busyboxRef))
+	before := e.waitFor(t, "steady", 60*time.Second, "Running", running)
+	holder := childOf(e.daemon.Process.Pid)
+	sup := childOf(atoi(holder))
+	if sup == "" {
+		t.Fatalf("no supervisor process under the holder %s", holder)
+	}
+	sentries := processesMentioning(sandboxOf(t, before))
+	if err := syscall.Kill(atoi(sup), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second) // the quitter exits while no supervisor runs
+
+	after := e.waitFor(t, "steady", 60*time.Second, "quitter's exit recorded", func(p *corev1.Pod) bool {
+		for _, c := range p.Status.ContainerStatuses {
+			if c.Name == "quitter" && c.State.Terminated != nil {
+				return true
+			}
+		}
+		return false
+	})
+	if childOf(atoi(holder)) == sup {
+		t.Fatalf("the supervisor was not replaced")
+	}
+	for i, c := range after.Status.ContainerStatuses {
+		prev := before.Status.ContainerStatuses[i]
+		if c.RestartCount != 0 || c.ContainerID != prev.ContainerID {
+			t.Errorf("container %s was restarted: restartCount %d, ID %s -> %s", c.Name, c.RestartCount, prev.ContainerID, c.ContainerID)
+		}
+		switch c.Name {
+		case "counter":
+			if c.State.Running == nil {
+				t.Errorf("counter is not running after the adoption: %+v", c.State)
+			}
+		case "quitter":
+			if c.State.Terminated.ExitCode != 5 {
+				t.Errorf("quitter's exit code %d, want 5", c.State.Terminated.ExitCode)
+			}
+		}
+	}
+	if now := processesMentioning(sandboxOf(t, after)); strings.Join(now, "\n") != strings.Join(sentries, "\n") && len(now) < len(sentries) {
+		t.Errorf("sandbox processes changed:\nbefore %v\nafter %v", sentries, now)
+	}
+	logs := strings.Fields(e.ok(t, "logs", "steady", "-c", "counter"))
+	if len(logs) < 40 {
+		t.Fatalf("counter logged only %d lines", len(logs))
+	}
+	for i, l := range logs {
+		if l != strconv.Itoa(i) {
+			t.Fatalf("counter's log has a gap at line %d: %q (lines written while no supervisor ran were lost)", i, l)
+		}
 	}
 }

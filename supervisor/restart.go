@@ -112,6 +112,7 @@ func (r *runner) waitCrashBackoff(name string) error {
 		}
 	}
 	bo.Next(key, finished)
+	r.recordBackoff(name, bo.Get(key), finished)
 	return nil
 }
 

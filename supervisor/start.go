@@ -33,12 +33,22 @@ var startActions = []action{
 	{"start containers", (*runner).startContainers},
 }
 
-func (r *runner) start() {
+// adoptActions continue the start of an adopted pod, whose network and
+// sandbox exist.
+var adoptActions = []action{
+	{"run init containers", (*runner).runInitContainers},
+	{"start containers", (*runner).startContainers},
+}
+
+func (r *runner) start() { r.run(startActions) }
+
+// run runs start actions in order, with the pod's active deadline watched.
+func (r *runner) run(actions []action) {
 	defer close(r.started)
 	if d := r.rec.Pod.Spec.ActiveDeadlineSeconds; d != nil {
 		go r.enforceDeadline(time.Duration(*d) * time.Second)
 	}
-	for _, a := range startActions {
+	for _, a := range actions {
 		if r.ctx.Err() != nil {
 			return
 		}
@@ -219,6 +229,10 @@ func (r *runner) startSandbox() error {
 func (r *runner) startContainers() error {
 	for i := range r.rec.Pod.Spec.Containers {
 		c := &r.rec.Pod.Spec.Containers[i]
+		if cr, ok := r.hasInstance(c.Name); ok {
+			r.takeOver(cr)
+			continue
+		}
 		if err := r.prepareImage(c); err != nil {
 			return err
 		}
@@ -246,17 +260,31 @@ func (r *runner) runInitContainers() error {
 	for i := range r.rec.Pod.Spec.InitContainers {
 		c := &r.rec.Pod.Spec.InitContainers[i]
 		for {
-			if err := r.prepareImage(c); err != nil {
-				return err
+			cr, adopted := r.hasInstance(c.Name)
+			switch {
+			case adopted && cr.Terminated && cr.ExitCode == 0 && !isSidecar(c):
+				// Completed before an adoption: done.
+			case adopted && isSidecar(c):
+				r.takeOver(cr)
+			case adopted && cr.Running:
+				// Adopted while running: wait for it below.
+			case adopted:
+				// Exited (or waiting to restart) before an adoption.
+				r.replaceInstance(c.Name)
+				continue
+			default:
+				if err := r.prepareImage(c); err != nil {
+					return err
+				}
+				if r.ctx.Err() != nil {
+					return r.ctx.Err()
+				}
+				if err := r.startContainer(c); err != nil {
+					r.waitingError(c.Name, "RunContainerError", err)
+					return err
+				}
 			}
-			if r.ctx.Err() != nil {
-				return r.ctx.Err()
-			}
-			if err := r.startContainer(c); err != nil {
-				r.waitingError(c.Name, "RunContainerError", err)
-				return err
-			}
-			if isSidecar(c) {
+			if isSidecar(c) || (adopted && cr.Terminated && cr.ExitCode == 0) {
 				break
 			}
 			live := r.getLive(c.Name)
@@ -266,8 +294,8 @@ func (r *runner) runInitContainers() error {
 				return r.ctx.Err()
 			}
 			r.mu.Lock()
-			cr, _ := r.container(c.Name)
-			code := cr.ExitCode
+			cur, _ := r.container(c.Name)
+			code := cur.ExitCode
 			r.mu.Unlock()
 			if code == 0 {
 				break
@@ -383,10 +411,22 @@ func (r *runner) startWithLogs(name string, restart int32, live *liveContainer) 
 		lf.Close()
 		return startErr
 	}
-	live.logs.Add(2)
-	go func() { defer live.logs.Done(); lf.copyStream("stdout", outR); outR.Close() }()
-	go func() { defer live.logs.Done(); lf.copyStream("stderr", errR); errR.Close() }()
-	go func() { live.logs.Wait(); lf.Close() }()
+	live.logs.Add(1)
+	if server := r.sup.opts.LogServer; server != "" {
+		// The log server (in the long-lived namespace holder) reads the
+		// streams, so they survive a crash of this supervisor.
+		lf.Close()
+		done, err := sendLogs(server, r.logPath(name, restart), outR, errR)
+		outR.Close()
+		errR.Close()
+		if err != nil {
+			live.logs.Done()
+			return err
+		}
+		go func() { <-done; live.logs.Done() }()
+		return nil
+	}
+	go func() { copyStreams(lf, outR, errR); live.logs.Done() }()
 	return nil
 }
 

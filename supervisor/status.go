@@ -40,6 +40,12 @@ type containerRecord struct {
 
 	// Probes: whether the container has a readiness and a startup probe
 	// (from its spec), and what they last said about the current instance.
+	// Backoff is the crash loop back-off after the last restart and
+	// BackoffAt when it was set, kept so a supervisor that adopts the pod
+	// after a crash goes on with it.
+	Backoff   time.Duration `json:"backoff,omitempty"`
+	BackoffAt time.Time     `json:"backoffAt,omitzero"`
+
 	HasReadiness bool `json:"hasReadiness,omitempty"`
 	HasStartup   bool `json:"hasStartup,omitempty"`
 	ProbeReady   bool `json:"probeReady,omitempty"`
@@ -62,7 +68,7 @@ func (c *containerRecord) ready() bool {
 // image, probes and history kept, state back to waiting.
 func (c *containerRecord) newInstance(restartCount int32, last *terminatedInstance) containerRecord {
 	return containerRecord{Name: c.Name, Kind: c.Kind, Image: c.Image, ImageID: c.ImageID, RestartCount: restartCount, Last: last,
-		HasReadiness: c.HasReadiness, HasStartup: c.HasStartup, WaitingReason: "ContainerCreating"}
+		HasReadiness: c.HasReadiness, HasStartup: c.HasStartup, Backoff: c.Backoff, BackoffAt: c.BackoffAt, WaitingReason: "ContainerCreating"}
 }
 
 // terminatedInstance is an instance that has exited (lastState).

@@ -23,6 +23,7 @@ import (
 
 	"podbox.dev/podbox/dirs"
 	"podbox.dev/podbox/image"
+	"podbox.dev/podbox/netstack"
 	"podbox.dev/podbox/pod"
 	"podbox.dev/podbox/sandbox"
 )
@@ -43,6 +44,13 @@ type Options struct {
 	Clock clock.WithTicker
 	// Log receives the supervisor's own log.
 	Log *slog.Logger
+	// LogServer is the socket of the log server (ServeLogs) that writes the
+	// containers' logs; with none, the supervisor writes them itself.
+	LogServer string
+	// Adopt makes the supervisor take over the sandboxes of a predecessor
+	// that shared its namespaces (it crashed and was restarted by the
+	// namespace holder) instead of replacing them.
+	Adopt bool
 }
 
 // Images is what the supervisor needs of the image store (*image.Store).
@@ -98,13 +106,17 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 	if s.pauseRootfs, err = installPause(opts.Dirs.Runtime, opts.Pause); err != nil {
 		return nil, err
 	}
-	s.reapOrphans(ctx)
+	records, err := s.loadRecords()
+	if err != nil {
+		return nil, err
+	}
+	adoptable := s.adoptable(ctx, records)
+	s.reapOrphans(ctx, adoptable)
 	if err := s.openNetwork(); err != nil {
 		return nil, err
 	}
-	if err := s.resume(); err != nil {
-		s.closeNetwork()
-		return nil, err
+	for dir, rec := range records {
+		s.startRunner(dir, rec, adoptable[rec.SandboxID])
 	}
 	return s, nil
 }
@@ -136,11 +148,47 @@ func (s *Supervisor) runsc(podDir string) *sandbox.Runsc {
 	}
 }
 
-// reapOrphans removes sandboxes and netns pins of earlier supervisors: a
-// new supervisor has its own namespaces, so it cannot adopt them, and they
-// would otherwise run on unseen. The pods themselves are resumed from their
-// records.
-func (s *Supervisor) reapOrphans(ctx context.Context) {
+// loadRecords reads every pod record, by pod directory.
+func (s *Supervisor) loadRecords() (map[string]*podRecord, error) {
+	entries, err := os.ReadDir(s.opts.Dirs.Pods())
+	if err != nil {
+		return nil, err
+	}
+	records := map[string]*podRecord{}
+	for _, e := range entries {
+		dir := filepath.Join(s.opts.Dirs.Pods(), e.Name())
+		rec, err := loadRecord(dir)
+		if err != nil {
+			s.opts.Log.Warn("skip unreadable pod record", "dir", dir, "err", err)
+			continue
+		}
+		records[dir] = rec
+	}
+	return records, nil
+}
+
+// adoptable returns the sandboxes a crashed predecessor left running in
+// these same namespaces, which this supervisor takes over (Options.Adopt).
+func (s *Supervisor) adoptable(ctx context.Context, records map[string]*podRecord) map[string]bool {
+	out := map[string]bool{}
+	if !s.opts.Adopt {
+		return out
+	}
+	r := s.runsc(os.TempDir())
+	r.LogFile = ""
+	for _, rec := range records {
+		if st, err := r.State(ctx, rec.SandboxID); err == nil && st.Status == "running" {
+			out[rec.SandboxID] = true
+		}
+	}
+	return out
+}
+
+// reapOrphans removes sandboxes and netns pins that no pod will use: those
+// of earlier supervisors that had namespaces of their own (they cannot be
+// adopted) and of pods that are gone. The pods themselves are resumed from
+// their records.
+func (s *Supervisor) reapOrphans(ctx context.Context, keep map[string]bool) {
 	r := s.runsc(os.TempDir())
 	r.LogFile = ""
 	ids, err := r.List(ctx)
@@ -150,40 +198,44 @@ func (s *Supervisor) reapOrphans(ctx context.Context) {
 	// Subcontainers first: deleting them after their sandbox died fails.
 	sort.Slice(ids, func(i, j int) bool { return strings.Contains(ids[i], "-") && !strings.Contains(ids[j], "-") })
 	for _, id := range ids {
+		sandboxID, _, _ := strings.Cut(id, "-")
+		if keep[sandboxID] {
+			continue
+		}
 		if err := r.Delete(ctx, id); err != nil {
 			s.opts.Log.Warn("remove leftover container", "id", id, "err", err)
 		}
 	}
 	pins, _ := os.ReadDir(s.opts.Dirs.Netns())
 	for _, p := range pins {
-		os.Remove(filepath.Join(s.opts.Dirs.Netns(), p.Name()))
+		if !keep[p.Name()] {
+			path := filepath.Join(s.opts.Dirs.Netns(), p.Name())
+			_ = netstack.RemovePinned(path)
+		}
 	}
 }
 
-// resume loads every pod record and starts a runner for it.
-func (s *Supervisor) resume() error {
-	entries, err := os.ReadDir(s.opts.Dirs.Pods())
-	if err != nil {
-		return err
+// startRunner gives a recorded pod its runner: adopting its running sandbox,
+// or starting it again, or finishing its deletion.
+func (s *Supervisor) startRunner(dir string, rec *podRecord, adopt bool) {
+	key := pod.Key(rec.Pod.Namespace, rec.Pod.Name)
+	if rec.Pod.DeletionTimestamp != nil && !adopt {
+		// Deleted before the crash: only the files and leases remain.
+		_ = s.opts.Images.Release(key)
+		os.RemoveAll(dir)
+		return
 	}
-	for _, e := range entries {
-		dir := filepath.Join(s.opts.Dirs.Pods(), e.Name())
-		rec, err := loadRecord(dir)
-		if err != nil {
-			s.opts.Log.Warn("skip unreadable pod record", "dir", dir, "err", err)
-			continue
-		}
+	r := newRunner(s, dir, rec)
+	s.pods[key] = r
+	switch {
+	case adopt:
+		r.adopt()
 		if rec.Pod.DeletionTimestamp != nil {
-			// Deleted before the crash: only the files and leases remain.
-			_ = s.opts.Images.Release(pod.Key(rec.Pod.Namespace, rec.Pod.Name))
-			os.RemoveAll(dir)
-			continue
+			r.delete(rec.Pod.DeletionGracePeriodSeconds)
 		}
-		r := newRunner(s, dir, rec)
-		s.pods[pod.Key(rec.Pod.Namespace, rec.Pod.Name)] = r
+	default:
 		r.resume()
 	}
-	return nil
 }
 
 // Create admits a new pod and starts it in the background. The pod is

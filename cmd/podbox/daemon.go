@@ -76,7 +76,10 @@ func runDaemon(ctx context.Context, stderr io.Writer) error {
 		}
 		return nil
 	}
-	return serve(ctx, d)
+	if os.Getenv(envRole) == roleSupervisor {
+		return serve(ctx, d, os.Getenv(envAdopt) == "true")
+	}
+	return hold(ctx, d)
 }
 
 type sandboxBinaries struct{ runsc, pause string }
@@ -94,7 +97,22 @@ func locateSandboxBinaries() (sandboxBinaries, error) {
 	return b, err
 }
 
-func serve(ctx context.Context, d dirs.Dirs) error {
+// Roles of the processes `podbox daemon` becomes (envRole). The first
+// process inside the namespaces is the holder; the supervisor is its child.
+const (
+	envRole        = "_PODBOX_ROLE"
+	roleSupervisor = "supervisor"
+	envAdopt       = "_PODBOX_ADOPT"
+)
+
+// hold is the namespace holder: the long-lived process that owns podbox's
+// user and mount namespace (and so the pods' pinned network namespaces), runs
+// the log server that keeps the containers' output flowing, and runs the
+// supervisor as its child. If the supervisor crashes, the holder starts a new
+// one in the same namespaces, which adopts the running sandboxes instead of
+// restarting them. SIGTERM/SIGINT stop the supervisor (which stops the pods)
+// and then the holder.
+func hold(ctx context.Context, d dirs.Dirs) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	lock, err := lockDaemon(d)
 	if err != nil {
@@ -104,6 +122,58 @@ func serve(ctx context.Context, d dirs.Dirs) error {
 	if err := rootless.Setup(filepath.Join(d.Runtime, ".probe")); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		if err := supervisor.ServeLogs(ctx, d.LogSocket(), log); err != nil {
+			log.Error("log server stopped", "err", err)
+		}
+	}()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
+	defer signal.Stop(sigs)
+
+	adopt := false
+	backoff := time.Second
+	for {
+		cmd := exec.Command("/proc/self/exe", "daemon")
+		cmd.Args[0] = os.Args[0]
+		cmd.Env = append(os.Environ(), envRole+"="+roleSupervisor, fmt.Sprintf("%s=%t", envAdopt, adopt))
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: unix.SIGTERM}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start the supervisor: %w", err)
+		}
+		started := time.Now()
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case s := <-sigs:
+			_ = cmd.Process.Signal(s)
+			err := <-exited
+			if exit, ok := err.(*exec.ExitError); ok && exit.ExitCode() > 0 {
+				return cli.Exit("", exit.ExitCode())
+			}
+			return nil
+		case err := <-exited:
+			if time.Since(started) > time.Minute {
+				backoff = time.Second
+			}
+			log.Error("the supervisor exited unexpectedly; starting a new one that adopts its pods", "err", err, "after", backoff)
+			select {
+			case <-sigs:
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			adopt = true
+		}
+	}
+}
+
+// serve runs the supervisor and its API server (the holder's child).
+func serve(ctx context.Context, d dirs.Dirs, adopt bool) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	bins, err := locateSandboxBinaries()
 	if err != nil {
 		return err
@@ -121,12 +191,15 @@ func serve(ctx context.Context, d dirs.Dirs) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, unix.SIGTERM, unix.SIGINT)
 	defer stop()
-	sup, err := supervisor.New(ctx, supervisor.Options{Dirs: d, Runsc: bins.runsc, Pause: bins.pause, Images: store, Log: log})
+	sup, err := supervisor.New(ctx, supervisor.Options{
+		Dirs: d, Runsc: bins.runsc, Pause: bins.pause, Images: store, Log: log,
+		LogServer: d.LogSocket(), Adopt: adopt,
+	})
 	if err != nil {
 		return err
 	}
 	gv, _ := sandbox.Version(bins.runsc)
-	log.Info("podbox supervisor serving", "socket", d.Socket(), "runsc", bins.runsc, "gvisor", gv)
+	log.Info("podbox supervisor serving", "socket", d.Socket(), "runsc", bins.runsc, "gvisor", gv, "adopted", adopt)
 	err = apiserver.New(sup, apiserver.Version{Podbox: podboxVersion(), GVisor: gv}).Serve(ctx, d.Socket())
 	log.Info("podbox supervisor stopping its sandboxes")
 	sup.Shutdown()

@@ -1,0 +1,137 @@
+package supervisor
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// adopt takes over a pod whose sandbox a crashed predecessor left running
+// in the same namespaces: its running containers are watched again (an exit
+// that happened meanwhile is reported by runsc wait), nothing is restarted,
+// and the start of the pod continues where it stopped.
+func (r *runner) adopt() {
+	ctx := context.Background()
+	for _, c := range r.allContainers() {
+		r.mu.Lock()
+		cr, _ := r.container(c.Name)
+		id := strings.TrimPrefix(cr.ContainerID, "gvisor://")
+		running := cr.Running
+		r.mu.Unlock()
+		if id == "" {
+			continue
+		}
+		r.seedCrashBackoff(c.Name)
+		if !running {
+			continue
+		}
+		if _, err := r.runsc.State(ctx, id); err != nil {
+			r.sup.opts.Log.Warn("adopt container", "pod", r.name, "container", c.Name, "err", err)
+		}
+		live := &liveContainer{name: c.Name, id: id, stopSignal: "TERM", exited: make(chan struct{})}
+		if img, err := r.adoptImage(c); err == nil {
+			if s := img.image.Config.StopSignal; s != "" {
+				live.stopSignal = s
+			}
+			if proc, err := r.process(c, img); err == nil {
+				live.proc = proc
+			}
+		}
+		// The log server goes on writing this instance's log; there is
+		// nothing here to wait for.
+		r.setLive(c.Name, live)
+		r.startProbes(c)
+		go r.watch(c.Name, live)
+	}
+	go r.run(adoptActions)
+}
+
+// allContainers returns the init containers and app containers, in order.
+func (r *runner) allContainers() []*corev1.Container {
+	spec := &r.rec.Pod.Spec
+	out := make([]*corev1.Container, 0, len(spec.InitContainers)+len(spec.Containers))
+	for i := range spec.InitContainers {
+		out = append(out, &spec.InitContainers[i])
+	}
+	for i := range spec.Containers {
+		out = append(out, &spec.Containers[i])
+	}
+	return out
+}
+
+// adoptImage finds a started container's image in the store again, without
+// pulling: it was present when the container started, and a lease keeps it.
+func (r *runner) adoptImage(c *corev1.Container) (resolvedImage, error) {
+	img, err := r.sup.opts.Images.Lookup(c.Image)
+	if err != nil {
+		return resolvedImage{}, err
+	}
+	rootfs, err := r.sup.opts.Images.Rootfs(img)
+	if err != nil {
+		return resolvedImage{}, err
+	}
+	ri := resolvedImage{image: img, rootfs: rootfs}
+	r.setImage(c.Name, ri)
+	return ri, nil
+}
+
+// hasInstance reports whether a container already has an instance (running,
+// exited or waiting to restart), which starting the pod must leave alone.
+func (r *runner) hasInstance(name string) (cr containerRecord, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, _ := r.container(name)
+	return *c, c.ContainerID != ""
+}
+
+// takeOver handles an app container that already has an instance when the
+// pod's start reaches it (after adoption): an exited one gets the restart
+// policy's decision, one that was waiting to restart is restarted after its
+// back-off.
+func (r *runner) takeOver(cr containerRecord) {
+	switch {
+	case cr.Terminated:
+		r.afterExit(cr.Name, cr.ExitCode)
+	case !cr.Running && cr.Last != nil:
+		r.mu.Lock()
+		stopping := r.ctx.Err() != nil
+		if !stopping {
+			r.restarts.Add(1)
+		}
+		r.mu.Unlock()
+		if !stopping {
+			go func() {
+				defer r.restarts.Done()
+				r.restartWithBackoff(cr.Name)
+			}()
+		}
+	}
+}
+
+// seedCrashBackoff restores a container's crash loop back-off from its
+// record, so an adopted container does not restart sooner than it would have.
+func (r *runner) seedCrashBackoff(name string) {
+	r.mu.Lock()
+	cr, _ := r.container(name)
+	want, at := cr.Backoff, cr.BackoffAt
+	r.mu.Unlock()
+	if want <= 0 {
+		return
+	}
+	key := string(r.rec.Pod.UID) + "_" + name
+	bo := r.sup.crashBackoff
+	for i := 0; i < 32 && bo.Get(key) < want; i++ {
+		bo.Next(key, at)
+	}
+}
+
+// recordBackoff keeps the crash loop back-off in the record (see
+// seedCrashBackoff).
+func (r *runner) recordBackoff(name string, d time.Duration, at time.Time) {
+	r.update(func(rec *podRecord) {
+		cr, _ := r.container(name)
+		cr.Backoff, cr.BackoffAt = d, at
+	})
+}
