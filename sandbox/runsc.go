@@ -91,7 +91,8 @@ type Runsc struct {
 	Path string
 	// Root is runsc's --root (state files and control sockets).
 	Root string
-	// OverlayDir receives the sandbox's rootfs overlay files (--overlay2=root:dir=...).
+	// OverlayDir receives the sandbox's rootfs overlay files
+	// (--overlay2=root:dir=...); commands that create nothing leave it empty.
 	OverlayDir string
 	// LogFile collects runsc's own log (--log), for diagnosing failures.
 	LogFile string
@@ -102,10 +103,12 @@ func (r *Runsc) args(cmd ...string) []string {
 		"--root=" + r.Root,
 		"--ignore-cgroups",
 		"--network=sandbox",
-		"--overlay2=root:dir=" + r.OverlayDir,
 		// A go-built runsc has no sidecar binaries; booting from the same
 		// binary is this pinned version's supported fallback.
 		"--sidecar-usage-policy=LEGACY_DEPRECATED_SLOW_EMBEDDED_FALLBACK",
+	}
+	if r.OverlayDir != "" {
+		a = append(a, "--overlay2=root:dir="+r.OverlayDir)
 	}
 	if r.LogFile != "" {
 		a = append(a, "--log="+r.LogFile)

@@ -139,6 +139,12 @@ func installPause(runtimeDir, pauseBin string) (string, error) {
 	return root, os.Rename(tmp, filepath.Join(root, "pause"))
 }
 
+// runscForState runs runsc commands that concern no pod in particular
+// (list, state, delete).
+func (s *Supervisor) runscForState() *sandbox.Runsc {
+	return &sandbox.Runsc{Path: s.opts.Runsc, Root: s.opts.Dirs.RunscRoot()}
+}
+
 func (s *Supervisor) runsc(podDir string) *sandbox.Runsc {
 	return &sandbox.Runsc{
 		Path:       s.opts.Runsc,
@@ -174,8 +180,7 @@ func (s *Supervisor) adoptable(ctx context.Context, records map[string]*podRecor
 	if !s.opts.Adopt {
 		return out
 	}
-	r := s.runsc(os.TempDir())
-	r.LogFile = ""
+	r := s.runscForState()
 	for _, rec := range records {
 		if st, err := r.State(ctx, rec.SandboxID); err == nil && st.Status == "running" {
 			out[rec.SandboxID] = true
@@ -189,8 +194,7 @@ func (s *Supervisor) adoptable(ctx context.Context, records map[string]*podRecor
 // adopted) and of pods that are gone. The pods themselves are resumed from
 // their records.
 func (s *Supervisor) reapOrphans(ctx context.Context, keep map[string]bool) {
-	r := s.runsc(os.TempDir())
-	r.LogFile = ""
+	r := s.runscForState()
 	ids, err := r.List(ctx)
 	if err != nil {
 		s.opts.Log.Warn("list leftover sandboxes", "err", err)
