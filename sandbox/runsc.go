@@ -253,6 +253,25 @@ func (r *Runsc) State(ctx context.Context, id string) (State, error) {
 // ErrNotExist is returned for containers runsc does not know.
 var ErrNotExist = errors.New("container does not exist")
 
+// States returns the state of every container in the root, by ID. Unlike
+// `runsc state ID`, it is unambiguous for a sandbox whose subcontainers' IDs
+// begin with its own (runsc matches IDs by prefix).
+func (r *Runsc) States(ctx context.Context) (map[string]State, error) {
+	out, err := r.run(ctx, "list", "--format=json")
+	if err != nil {
+		return nil, err
+	}
+	var list []State
+	if err := json.Unmarshal(out, &list); err != nil {
+		return nil, fmt.Errorf("runsc list: %w", err)
+	}
+	states := make(map[string]State, len(list))
+	for _, st := range list {
+		states[st.ID] = st
+	}
+	return states, nil
+}
+
 // List returns the IDs of all containers in the root.
 func (r *Runsc) List(ctx context.Context) ([]string, error) {
 	out, err := r.run(ctx, "list", "--quiet")

@@ -180,11 +180,17 @@ func (s *Supervisor) adoptable(ctx context.Context, records map[string]*podRecor
 	if !s.opts.Adopt {
 		return out
 	}
-	r := s.runscForState()
+	states, err := s.runscForState().States(ctx)
+	if err != nil {
+		s.opts.Log.Warn("cannot list the sandboxes to adopt; starting the pods again", "err", err)
+		return out
+	}
 	for _, rec := range records {
-		if st, err := r.State(ctx, rec.SandboxID); err == nil && st.Status == "running" {
+		if st := states[rec.SandboxID]; st.Status == "running" {
 			out[rec.SandboxID] = true
+			continue
 		}
+		s.opts.Log.Warn("the pod's sandbox is gone; starting it again", "pod", rec.Pod.Name)
 	}
 	return out
 }
