@@ -51,6 +51,7 @@ func New(sup *supervisor.Supervisor, v Version) *Server {
 	s.mux.HandleFunc("GET "+pods+"/{name}/log", s.podLogs)
 	s.mux.HandleFunc("GET "+pods+"/{name}/exec", s.podExec)
 	s.mux.HandleFunc("POST "+pods+"/{name}/exec", s.podExec)
+	s.mux.HandleFunc("POST "+pods+"/{name}/portforward", s.podPortForward)
 	s.mux.HandleFunc("GET /api/v1/events", s.listEvents)
 	s.mux.HandleFunc("GET /api/v1/namespaces/{ns}/events", s.listEvents)
 	return s

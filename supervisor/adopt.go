@@ -14,6 +14,7 @@ import (
 // and the start of the pod continues where it stopped.
 func (r *runner) adopt() {
 	ctx := context.Background()
+	r.adoptNetwork()
 	for _, c := range r.allContainers() {
 		r.mu.Lock()
 		cr, _ := r.container(c.Name)

@@ -218,7 +218,7 @@ func (s *Supervisor) reapOrphans(ctx context.Context, keep map[string]bool) {
 	}
 	pins, _ := os.ReadDir(s.opts.Dirs.Netns())
 	for _, p := range pins {
-		if !keep[p.Name()] {
+		if !keep[p.Name()] && p.Name() != infraPin {
 			path := filepath.Join(s.opts.Dirs.Netns(), p.Name())
 			_ = netstack.RemovePinned(path)
 		}
@@ -270,6 +270,9 @@ func (s *Supervisor) Create(in *corev1.Pod) (*corev1.Pod, error) {
 	defer s.mu.Unlock()
 	if _, ok := s.pods[key]; ok {
 		return nil, apierrors.NewAlreadyExists(podsResource, p.Name)
+	}
+	if err := s.reserveHostPorts(p); err != nil {
+		return nil, err
 	}
 	dir := filepath.Join(s.opts.Dirs.Pods(), fmt.Sprintf("%s_%s_%s", p.Namespace, p.Name, p.UID))
 	if err := os.MkdirAll(dir, 0o700); err != nil {

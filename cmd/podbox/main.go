@@ -93,6 +93,7 @@ func commands() []*cli.Command {
 		getCommand(),
 		logsCommand(),
 		execCommand(),
+		portForwardCommand(),
 		deleteCommand(),
 		imageCommand(),
 		pullCommand(),

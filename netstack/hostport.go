@@ -1,0 +1,270 @@
+package netstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// PortMapping is one hostPort of a pod.
+type PortMapping struct {
+	// Protocol is "tcp" or "udp".
+	Protocol string
+	// HostIP is the host address to listen on (0.0.0.0 for all).
+	HostIP   netip.Addr
+	HostPort uint16
+	// PodPort is the containerPort.
+	PodPort uint16
+}
+
+func (m PortMapping) String() string {
+	return fmt.Sprintf("%s:%d/%s", m.HostIP, m.HostPort, strings.ToUpper(m.Protocol))
+}
+
+// PodDialer connects to a pod from the pod network (Network.DialPod).
+type PodDialer func(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, error)
+
+// HostPorts are a pod's host port listeners, opened in the host network
+// namespace (the supervisor's). They are bound before the pod exists, so
+// a port already taken is refused before anything is created; they serve
+// once the pod has an address (Serve).
+type HostPorts struct {
+	maps  []PortMapping
+	tcp   []net.Listener
+	udp   []*net.UDPConn
+	ready chan struct{}
+	once  sync.Once
+
+	mu     sync.Mutex
+	dial   PodDialer
+	podIP  netip.Addr
+	closed bool
+	conns  map[net.Conn]struct{}
+}
+
+// PortInUseError says which host port could not be bound and why.
+type PortInUseError struct {
+	Mapping PortMapping
+	Err     error
+}
+
+func (e *PortInUseError) Error() string {
+	if errors.Is(e.Err, syscall.EADDRINUSE) {
+		return fmt.Sprintf("hostPort %s is already in use on this host", e.Mapping)
+	}
+	if errors.Is(e.Err, syscall.EACCES) && e.Mapping.HostPort < 1024 {
+		return fmt.Sprintf("hostPort %s: ports below 1024 need privileges on this host (lower net.ipv4.ip_unprivileged_port_start, or use a port >= 1024)", e.Mapping)
+	}
+	return fmt.Sprintf("hostPort %s: %v", e.Mapping, e.Err)
+}
+
+func (e *PortInUseError) Unwrap() error { return e.Err }
+
+// ListenHostPorts binds every mapping, or none: on the first failure the
+// ones already bound are closed and a *PortInUseError is returned.
+func ListenHostPorts(maps []PortMapping) (*HostPorts, error) {
+	h := &HostPorts{maps: maps, ready: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	for _, m := range maps {
+		addr := netip.AddrPortFrom(m.HostIP, m.HostPort).String()
+		switch m.Protocol {
+		case "tcp":
+			l, err := net.Listen("tcp4", addr)
+			if err != nil {
+				h.Close()
+				return nil, &PortInUseError{m, err}
+			}
+			h.tcp = append(h.tcp, l)
+		case "udp":
+			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(m.HostIP, m.HostPort)))
+			if err != nil {
+				h.Close()
+				return nil, &PortInUseError{m, err}
+			}
+			h.udp = append(h.udp, c)
+		default:
+			h.Close()
+			return nil, fmt.Errorf("hostPort %s: protocol %q is not supported", m, m.Protocol)
+		}
+	}
+	return h, nil
+}
+
+// Mappings returns the bound mappings.
+func (h *HostPorts) Mappings() []PortMapping { return h.maps }
+
+// Serve starts forwarding to the pod at podIP through dial. Connections
+// that arrived earlier waited for it.
+func (h *HostPorts) Serve(dial PodDialer, podIP netip.Addr) {
+	h.mu.Lock()
+	h.dial, h.podIP = dial, podIP
+	h.mu.Unlock()
+	h.once.Do(func() {
+		close(h.ready)
+		ti, ui := 0, 0
+		for _, m := range h.maps {
+			if m.Protocol == "tcp" {
+				go h.serveTCP(h.tcp[ti], m)
+				ti++
+			} else {
+				go h.serveUDP(h.udp[ui], m)
+				ui++
+			}
+		}
+	})
+}
+
+func (h *HostPorts) target() (PodDialer, netip.Addr) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dial, h.podIP
+}
+
+func (h *HostPorts) serveTCP(l net.Listener, m PortMapping) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // e.g. EMFILE: do not spin
+			continue
+		}
+		go h.forwardTCP(c.(*net.TCPConn), m)
+	}
+}
+
+func (h *HostPorts) forwardTCP(c *net.TCPConn, m PortMapping) {
+	dial, ip := h.target()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	pc, err := dial(ctx, "tcp4", netip.AddrPortFrom(ip, m.PodPort))
+	cancel()
+	if err != nil {
+		c.SetLinger(0) // the client sees a reset, as for a closed port
+		c.Close()
+		return
+	}
+	if !h.track(c, pc) {
+		return
+	}
+	defer h.untrack(c, pc)
+	splice(c, pc.(*net.TCPConn))
+}
+
+// serveUDP keeps one pod-side socket per client address, as a NAT's
+// conntrack would, and drops it after udpIdle without traffic. The pod
+// sees the bridge address as the source.
+func (h *HostPorts) serveUDP(l *net.UDPConn, m PortMapping) {
+	type flow struct {
+		conn net.Conn
+		last time.Time
+	}
+	var mu sync.Mutex
+	flows := map[netip.AddrPort]*flow{}
+	buf := make([]byte, 65535)
+	for {
+		k, from, err := l.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				mu.Lock()
+				for _, f := range flows {
+					f.conn.Close()
+				}
+				mu.Unlock()
+				return
+			}
+			continue
+		}
+		mu.Lock()
+		f := flows[from]
+		mu.Unlock()
+		if f == nil {
+			dial, ip := h.target()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			pc, err := dial(ctx, "udp4", netip.AddrPortFrom(ip, m.PodPort))
+			cancel()
+			if err != nil {
+				continue
+			}
+			f = &flow{conn: pc, last: time.Now()}
+			mu.Lock()
+			flows[from] = f
+			mu.Unlock()
+			go func() {
+				// Replies from the pod go back to this client.
+				rb := make([]byte, 65535)
+				for {
+					pc.SetReadDeadline(time.Now().Add(udpIdle))
+					n, err := pc.Read(rb)
+					if err != nil {
+						mu.Lock()
+						idle := time.Since(f.last) >= udpIdle
+						if idle || !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
+							delete(flows, from)
+							mu.Unlock()
+							pc.Close()
+							return
+						}
+						mu.Unlock()
+						continue
+					}
+					_, _ = l.WriteToUDPAddrPort(rb[:n], from)
+				}
+			}()
+		}
+		mu.Lock()
+		f.last = time.Now()
+		mu.Unlock()
+		_, _ = f.conn.Write(buf[:k])
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (h *HostPorts) track(cs ...net.Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
+	}
+	for _, c := range cs {
+		h.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (h *HostPorts) untrack(cs ...net.Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+		delete(h.conns, c)
+	}
+}
+
+// Close stops listening and ends forwarded connections.
+func (h *HostPorts) Close() {
+	h.mu.Lock()
+	h.closed = true
+	for c := range h.conns {
+		c.Close()
+	}
+	h.mu.Unlock()
+	for _, l := range h.tcp {
+		l.Close()
+	}
+	for _, c := range h.udp {
+		c.Close()
+	}
+}

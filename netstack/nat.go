@@ -1,0 +1,352 @@
+package netstack
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/link/fdbased"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// nat is podbox's user-mode NAT: a gVisor network stack on the infra end
+// of the gateway link, in promiscuous mode so that it terminates TCP
+// connections and UDP flows to any address, each of which it re-originates
+// from an ordinary socket in the host's network namespace (the supervisor's
+// own). No TUN device, no root and no external program are involved.
+type nat struct {
+	cfg   Config
+	stack *stack.Stack
+	local *localAddrs
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[io.Closer]struct{}
+}
+
+const (
+	nicID = 1
+	// udpIdle is how long a UDP flow lives without traffic (as
+	// rootlesskit's and libnetwork's UDP proxies).
+	udpIdle = 90 * time.Second
+	// dnsIdle is shorter: a DNS flow is one query and its answer.
+	dnsIdle = 10 * time.Second
+)
+
+func newNAT(fd int, mac net.HardwareAddr, cfg Config) (*nat, error) {
+	ep, err := fdbased.New(&fdbased.Options{
+		FDs:                []int{fd},
+		MTU:                uint32(cfg.MTU),
+		EthernetHeader:     true,
+		Address:            tcpip.LinkAddress(mac),
+		PacketDispatchMode: fdbased.RecvMMsg,
+		IsPacketSocket:     []bool{true},
+		// The veth's peer is in the same kernel: checksums of what it
+		// sends are not verified again here (the kernel's veth does the
+		// same), which saves a pass over every byte.
+		RXChecksumOffload: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
+	})
+	n := &nat{cfg: cfg, stack: s, local: &localAddrs{}, conns: map[io.Closer]struct{}{}}
+	if terr := s.CreateNIC(nicID, ep); terr != nil {
+		return nil, errors.New(terr.String())
+	}
+	if terr := s.AddProtocolAddress(nicID, tcpip.ProtocolAddress{
+		Protocol:          ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(GatewayAddr.As4()), PrefixLen: natLinkAddr.Bits()},
+	}, stack.AddressProperties{}); terr != nil {
+		return nil, errors.New(terr.String())
+	}
+	// Promiscuous: accept packets for any destination (the NAT is every
+	// address outside the pod network). Spoofing: answer from it. Only
+	// the infra kernel sits on this link, and it only asks for GatewayAddr.
+	s.SetPromiscuousMode(nicID, true)
+	s.SetSpoofing(nicID, true)
+	s.SetRouteTable([]tcpip.Route{
+		{Destination: subnet(cfg.Subnet), Gateway: tcpip.AddrFrom4(natLinkAddr.Addr().As4()), NIC: nicID},
+		{Destination: subnet(natLinkAddr.Masked()), NIC: nicID},
+	})
+	sack := tcpip.TCPSACKEnabled(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv)
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd)
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
+
+	tcpFwd := tcp.NewForwarder(s, 0, 4096, n.forwardTCP)
+	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcpFwd.HandlePacket)
+	udpFwd := udp.NewForwarder(s, n.forwardUDP)
+	s.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
+	return n, nil
+}
+
+func subnet(p netip.Prefix) tcpip.Subnet {
+	mask := net.CIDRMask(p.Bits(), 32)
+	s, _ := tcpip.NewSubnet(tcpip.AddrFrom4(p.Masked().Addr().As4()), tcpip.MaskFromBytes(mask))
+	return s
+}
+
+// target says where a pod's connection to dst goes on the host, if
+// anywhere. The gateway address is DNS (port 53) and, when enabled, the
+// host's loopback. Addresses that would reach the host itself (loopback,
+// "this host", the host's own interface addresses) or that are not
+// meant to be routed (link-local, e.g. cloud metadata; multicast;
+// broadcast; the pod network itself) are refused.
+func (n *nat) target(dst netip.AddrPort) (netip.AddrPort, bool) {
+	a := dst.Addr()
+	if a == GatewayAddr {
+		if dst.Port() == 53 {
+			if up, ok := n.dnsUpstream(); ok {
+				return up, true
+			}
+		}
+		if n.cfg.HostGateway {
+			return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), dst.Port()), true
+		}
+		return netip.AddrPort{}, false
+	}
+	b := a.As4()
+	switch {
+	case !a.Is4(), a.IsLoopback(), a.IsUnspecified(), b[0] == 0, a.IsMulticast(),
+		a.IsLinkLocalUnicast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}),
+		n.cfg.Subnet.Contains(a), n.local.contains(a):
+		return netip.AddrPort{}, false
+	}
+	return dst, true
+}
+
+// dnsUpstream is the resolver DNS queries to the gateway are relayed to:
+// the configured one, else the host's first IPv4 nameserver (a loopback
+// one, like systemd-resolved's, included: it is the host's resolver).
+func (n *nat) dnsUpstream() (netip.AddrPort, bool) {
+	if len(n.cfg.DNS) > 0 {
+		return n.cfg.DNS[0], true
+	}
+	f, err := os.Open("/etc/resolv.conf")
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	defer f.Close()
+	for _, s := range ParseResolvConf(f).Nameservers {
+		if ip, err := netip.ParseAddr(s); err == nil && ip.Is4() {
+			return netip.AddrPortFrom(ip, 53), true
+		}
+	}
+	return netip.AddrPort{}, false
+}
+
+func addrPort(a tcpip.Address, port uint16) netip.AddrPort {
+	ip, _ := netip.AddrFromSlice(a.AsSlice())
+	return netip.AddrPortFrom(ip.Unmap(), port)
+}
+
+// forwardTCP runs in a goroutine of its own for each new connection.
+func (n *nat) forwardTCP(r *tcp.ForwarderRequest) {
+	id := r.ID()
+	dst, ok := n.target(addrPort(id.LocalAddress, id.LocalPort))
+	if !ok {
+		r.Complete(true)
+		return
+	}
+	// Dial first: if the host cannot connect, the pod sees the refusal
+	// (a reset) rather than an accepted connection that dies at once.
+	host, err := net.DialTimeout("tcp4", dst.String(), 30*time.Second)
+	if err != nil {
+		r.Complete(true)
+		return
+	}
+	var wq waiter.Queue
+	ep, terr := r.CreateEndpoint(&wq)
+	if terr != nil {
+		r.Complete(true)
+		host.Close()
+		return
+	}
+	r.Complete(false)
+	ep.SocketOptions().SetKeepAlive(true)
+	pod := gonet.NewTCPConn(&wq, ep)
+	if !n.track(pod, host) {
+		return
+	}
+	defer n.untrack(pod, host)
+	splice(pod, host.(*net.TCPConn))
+}
+
+// forwardUDP is called for the first datagram of a new flow; it must not
+// block.
+func (n *nat) forwardUDP(r *udp.ForwarderRequest) bool {
+	id := r.ID()
+	orig := addrPort(id.LocalAddress, id.LocalPort)
+	dst, ok := n.target(orig)
+	if !ok {
+		return false
+	}
+	host, err := net.Dial("udp4", dst.String())
+	if err != nil {
+		return false
+	}
+	var wq waiter.Queue
+	ep, terr := r.CreateEndpoint(&wq)
+	if terr != nil {
+		host.Close()
+		return false
+	}
+	pod := gonet.NewUDPConn(&wq, ep)
+	if !n.track(pod, host) {
+		return true
+	}
+	idle := udpIdle
+	if orig.Addr() == GatewayAddr && orig.Port() == 53 {
+		idle = dnsIdle
+	}
+	go func() {
+		defer n.untrack(pod, host)
+		relayUDP(pod, host, idle)
+	}()
+	return true
+}
+
+// relayUDP copies datagrams both ways until the flow has been idle for
+// idle.
+func relayUDP(pod *gonet.UDPConn, host net.Conn, idle time.Duration) {
+	var last sync.Mutex
+	lastSeen := time.Now()
+	touch := func() { last.Lock(); lastSeen = time.Now(); last.Unlock() }
+	seen := func() time.Time { last.Lock(); defer last.Unlock(); return lastSeen }
+	copyDatagrams := func(dst, src interface {
+		Read([]byte) (int, error)
+		Write([]byte) (int, error)
+		SetReadDeadline(time.Time) error
+	}) {
+		buf := make([]byte, 65535)
+		for {
+			src.SetReadDeadline(time.Now().Add(idle))
+			k, err := src.Read(buf)
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() && time.Since(seen()) < idle {
+					continue // the other direction is still busy
+				}
+				return
+			}
+			touch()
+			if _, err := dst.Write(buf[:k]); err != nil {
+				return
+			}
+		}
+	}
+	done := make(chan struct{}, 2)
+	go func() { copyDatagrams(host.(*net.UDPConn), pod); done <- struct{}{} }()
+	go func() { copyDatagrams(pod, host.(*net.UDPConn)); done <- struct{}{} }()
+	<-done
+	pod.Close()
+	host.Close()
+	<-done
+}
+
+// track registers a connection pair so close can end it; it reports false
+// (and closes both) once the NAT is closed.
+func (n *nat) track(cs ...io.Closer) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
+	}
+	for _, c := range cs {
+		n.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (n *nat) untrack(cs ...io.Closer) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+		delete(n.conns, c)
+	}
+}
+
+func (n *nat) close() {
+	n.mu.Lock()
+	n.closed = true
+	for c := range n.conns {
+		c.Close()
+	}
+	n.mu.Unlock()
+	// Not Wait: it would block until the link endpoint's reader returns,
+	// and nothing else needs the stack to have drained.
+	n.stack.Close()
+}
+
+// localAddrs caches the host's own interface addresses, which pods must not
+// reach through the NAT (they would reach services on the host).
+type localAddrs struct {
+	mu      sync.Mutex
+	fetched time.Time
+	addrs   map[netip.Addr]bool
+}
+
+func (l *localAddrs) contains(a netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if time.Since(l.fetched) > 5*time.Second {
+		l.addrs = map[netip.Addr]bool{}
+		if as, err := net.InterfaceAddrs(); err == nil {
+			for _, x := range as {
+				if ipn, ok := x.(*net.IPNet); ok {
+					if ip, ok := netip.AddrFromSlice(ipn.IP); ok {
+						l.addrs[ip.Unmap()] = true
+					}
+				}
+			}
+		}
+		l.fetched = time.Now()
+	}
+	return l.addrs[a]
+}
+
+// halfCloser is a connection whose write side can be closed alone.
+type halfCloser interface {
+	net.Conn
+	CloseWrite() error
+}
+
+// splice copies both ways, passing a half-close on (so request/response
+// protocols that shut down their write side work), and returns when both
+// directions are done.
+func splice(a, b halfCloser) {
+	done := make(chan struct{}, 2)
+	cp := func(dst, src halfCloser) {
+		_, _ = io.Copy(dst, src)
+		_ = dst.CloseWrite()
+		done <- struct{}{}
+	}
+	go cp(a, b)
+	go cp(b, a)
+	<-done
+	<-done
+}
