@@ -73,3 +73,72 @@ spec:
 		t.Errorf("events: Unhealthy %v, Killing %v: %+v", unhealthy, killing, e.events(t, p.UID))
 	}
 }
+
+// TestNetworkProbes: httpGet and tcpSocket probes dial the pod's IP from the
+// supervisor, outside the sandbox, so images need no curl or nc.
+func TestNetworkProbes(t *testing.T) {
+	t.Parallel()
+	e := shared
+	e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: netprobed
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: %[1]s
+    args: ["serve", ":8080", "ok"]
+    ports:
+    - name: http
+      containerPort: 8080
+    readinessProbe:
+      httpGet:
+        path: /healthz
+        port: http
+      periodSeconds: 1
+    livenessProbe:
+      tcpSocket:
+        port: 8080
+      periodSeconds: 1
+  - name: wrong
+    image: %[1]s
+    args: ["serve", ":8081", "ok"]
+    readinessProbe:
+      httpGet:
+        port: 9999
+      periodSeconds: 1
+`, testAppRef))
+	defer e.run(t, nil, "delete", "pod", "netprobed", "--grace-period=1")
+	p := e.waitFor(t, "netprobed", 60*time.Second, "web ready", func(p *corev1.Pod) bool {
+		for _, c := range p.Status.ContainerStatuses {
+			if c.Name == "web" {
+				return c.Ready
+			}
+		}
+		return false
+	})
+	if p.Status.PodIP == "" {
+		t.Fatalf("the pod has no IP")
+	}
+	var refused bool
+	eventually(t, 30*time.Second, func() string {
+		for _, ev := range e.events(t, p.UID) {
+			if ev.Reason == "Unhealthy" && strings.HasPrefix(ev.Message, fmt.Sprintf(`Readiness probe failed: Get "http://%s:9999/"`, p.Status.PodIP)) {
+				refused = true
+			}
+		}
+		if !refused {
+			return "no Unhealthy event for the readiness probe on a closed port"
+		}
+		return ""
+	})
+	for _, c := range e.getPod(t, "netprobed").Status.ContainerStatuses {
+		if c.Name == "wrong" && c.Ready {
+			t.Errorf("a container whose readiness probe fails is ready")
+		}
+		if c.Name == "web" && c.RestartCount != 0 {
+			t.Errorf("web was restarted although its liveness probe (tcpSocket) passes")
+		}
+	}
+}

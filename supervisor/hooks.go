@@ -3,18 +3,26 @@ package supervisor
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"podbox.dev/podbox/probes"
 )
 
 // runHook runs a lifecycle handler (postStart or preStop) in a container
 // instance, as the kubelet's handler runner does: exec fails on a non-zero
 // exit, sleep waits (ending early when ctx ends). It returns what went
 // wrong, for the log; events deliberately carry no details, as the kubelet's.
-func (r *runner) runHook(ctx context.Context, live *liveContainer, h *corev1.LifecycleHandler) error {
+func (r *runner) runHook(ctx context.Context, c *corev1.Container, live *liveContainer, h *corev1.LifecycleHandler) error {
 	switch {
 	case h.Exec != nil:
 		var out bytes.Buffer
@@ -33,9 +41,56 @@ func (r *runner) runHook(ctx context.Context, live *liveContainer, h *corev1.Lif
 		}
 		return nil
 	case h.HTTPGet != nil:
-		return errors.New("httpGet hooks need the pod network, which podbox does not have yet")
+		return r.httpHook(ctx, c, h.HTTPGet)
 	}
 	return errors.New("invalid handler: a lifecycle hook needs exec, httpGet or sleep")
+}
+
+// httpHook sends a hook's GET to the pod (its IP unless the hook names a
+// host), as the kubelet does: only a failure to get a response fails the
+// hook; the status code is not checked (kubernetes#56963).
+func (r *runner) httpHook(ctx context.Context, c *corev1.Container, h *corev1.HTTPGetAction) error {
+	port, err := probes.ResolvePort(h.Port, c)
+	if err != nil {
+		return err
+	}
+	host := h.Host
+	if host == "" {
+		r.mu.Lock()
+		host = r.rec.PodIP
+		r.mu.Unlock()
+	}
+	if host == "" {
+		return errors.New("httpGet hook: the pod has no IP (the pod network is unavailable)")
+	}
+	scheme := "http"
+	if h.Scheme == corev1.URISchemeHTTPS {
+		scheme = "https"
+	}
+	path := h.Path
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+net.JoinHostPort(host, strconv.Itoa(port))+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "kube-lifecycle/"+probes.UserAgent[len("kube-probe/"):])
+	for _, hd := range h.HTTPHeaders {
+		if strings.EqualFold(hd.Name, "Host") {
+			req.Host = hd.Value
+			continue
+		}
+		req.Header.Add(hd.Name, hd.Value)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
+	return nil
 }
 
 // postStart runs the container's postStart hook, if any; the container is
@@ -45,7 +100,7 @@ func (r *runner) postStart(c *corev1.Container, live *liveContainer) bool {
 	if c.Lifecycle == nil || c.Lifecycle.PostStart == nil {
 		return true
 	}
-	if err := r.runHook(r.ctx, live, c.Lifecycle.PostStart); err != nil {
+	if err := r.runHook(r.ctx, c, live, c.Lifecycle.PostStart); err != nil {
 		r.sup.opts.Log.Warn("postStart hook failed", "pod", r.name, "container", c.Name, "err", err)
 		r.event(r.fieldPath(c.Name), warning, "FailedPostStartHook", "PostStartHook failed")
 		_ = r.runsc.Kill(context.Background(), live.id, "KILL")
@@ -63,7 +118,7 @@ func (r *runner) preStop(c *corev1.Container, live *liveContainer, deadline time
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- r.runHook(ctx, live, c.Lifecycle.PreStop) }()
+	go func() { done <- r.runHook(ctx, c, live, c.Lifecycle.PreStop) }()
 	select {
 	case err := <-done:
 		if err != nil {
