@@ -83,7 +83,10 @@ func (r *runner) httpHook(ctx context.Context, c *corev1.Container, h *corev1.HT
 		}
 		req.Header.Add(hd.Name, hd.Value)
 	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	client := &http.Client{Transport: &http.Transport{
+		DialContext:     r.sup.dialPod,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+	}}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err

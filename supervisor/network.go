@@ -351,6 +351,29 @@ func (r *runner) adoptNetwork() {
 	}
 }
 
+// dialPod connects to an address on the pod network. The supervisor stays
+// in the host's network namespace, where pod IPs are not routed; the
+// connection is made from the infra namespace, where they are. It has the
+// shape of net.Dialer.DialContext, for probes and hooks.
+func (s *Supervisor) dialPod(ctx context.Context, network, addr string) (net.Conn, error) {
+	pn := s.network()
+	if pn == nil || pn.net == nil {
+		return nil, errors.New("the pod network is unavailable")
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		// A hook or probe may name a host; resolve it on the host.
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	switch network {
+	case "tcp", "tcp4":
+		network = "tcp4"
+	case "udp", "udp4":
+		network = "udp4"
+	}
+	return pn.net.DialPod(ctx, network, ap)
+}
+
 // infraPin is the name of the infra namespace's pin in the netns directory.
 const infraPin = "infra"
 

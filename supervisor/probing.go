@@ -58,6 +58,7 @@ func (r *runner) probeTarget(c *corev1.Container) probes.Target {
 	return probes.Target{
 		PodIP:     ip,
 		Container: c,
+		Dial:      r.sup.dialPod,
 		Exec: func(ctx context.Context, cmd []string) ([]byte, int, error) {
 			live := r.getLive(c.Name)
 			if live == nil {
