@@ -43,8 +43,9 @@ integration: build
 
 # Benchmarks (not tests): image pull speed beside crane and, if installed,
 # skopeo; a second pull must transfer nothing.
-bench:
+bench: build
 	$(GO) test ./image/ -run '^$$' -bench BenchmarkPull -benchtime 3x
+	PODBOX_BIN=$(CURDIR)/$(BIN) PODBOX_NET_BENCH=1 $(GO) test -count=1 -tags integration -run TestNetworkBench -v ./integration/
 
 vet:
 	$(GO) vet ./... $(TESTDATA_PKGS)
