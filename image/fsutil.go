@@ -16,23 +16,7 @@ import (
 // the function that releases it. flock (not fcntl) locks belong to the open
 // file description, so they also exclude other goroutines of this process that
 // open the file separately.
-func lockFile(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open lock file %s: %w", path, err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
-}
+func lockFile(path string) (unlock func(), err error) { return flockPath(path, unix.LOCK_EX) }
 
 // tryLockFile takes an exclusive flock on path if nobody holds it; ok is
 // false (and unlock nil) if somebody does.
@@ -71,13 +55,16 @@ func lockFileCtx(ctx context.Context, path string) (unlock func(), err error) {
 
 // lockFileShared takes a shared flock on path: any number of shared holders,
 // or one exclusive (lockFile) holder.
-func lockFileShared(path string) (unlock func(), err error) {
+func lockFileShared(path string) (unlock func(), err error) { return flockPath(path, unix.LOCK_SH) }
+
+// flockPath opens (creating) path and blocks until it holds the flock how.
+func flockPath(path string, how int) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file %s: %w", path, err)
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_SH)
+		err = unix.Flock(int(f.Fd()), how)
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}

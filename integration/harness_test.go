@@ -105,6 +105,23 @@ func newEnv(bin string) (*env, error) {
 	return e, os.MkdirAll(e.home, 0o700)
 }
 
+// privateEnv makes an installation of the test's own, removed when the test
+// ends; with start, its supervisor is running.
+func privateEnv(t *testing.T, start bool) *env {
+	t.Helper()
+	e, err := newEnv(shared.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.close)
+	if start {
+		if err := e.startDaemon(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
 func (e *env) environ() []string {
 	return append(os.Environ(),
 		"XDG_RUNTIME_DIR="+e.runtime,

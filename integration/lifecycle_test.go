@@ -134,14 +134,7 @@ func TestDeleteWhilePending(t *testing.T) {
 // back running.
 func TestSupervisorRestart(t *testing.T) {
 	t.Parallel()
-	e, err := newEnv(shared.bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.close()
-	if err := e.startDaemon(); err != nil {
-		t.Fatal(err)
-	}
+	e := privateEnv(t, true)
 	e.apply(t, twoContainerPod("survivor"))
 	before := e.waitFor(t, "survivor", 90*time.Second, "Running", running)
 	e.stopDaemon()
@@ -180,11 +173,7 @@ func (e *env) runscList(t *testing.T) []string {
 // without runsc it fails at once saying how to fix it.
 func TestAutostartAndMissingRunsc(t *testing.T) {
 	t.Parallel()
-	e, err := newEnv(shared.bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.close()
+	e := privateEnv(t, false)
 	r := e.run(t, nil, "get", "pods")
 	if r.code != 0 || !strings.Contains(r.stderr, "No resources found in default namespace.") {
 		t.Fatalf("get pods on a fresh installation: %+v", r)
@@ -501,14 +490,7 @@ spec:
 // no log line is lost.
 func TestSupervisorCrash(t *testing.T) {
 	t.Parallel()
-	e, err := newEnv(shared.bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.close()
-	if err := e.startDaemon(); err != nil {
-		t.Fatal(err)
-	}
+	e := privateEnv(t, true)
 	e.apply(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:

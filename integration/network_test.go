@@ -244,11 +244,7 @@ func TestNetworkPortForward(t *testing.T) {
 // the DNS server the config names.
 func TestNetworkEgressAndDNS(t *testing.T) {
 	t.Parallel()
-	e, err := newEnv(shared.bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.close()
+	e := privateEnv(t, false)
 	var hits sync.WaitGroup
 	l, _ := serveHTTP(t, "hello from the host", &hits)
 	defer l.Close()
@@ -292,14 +288,7 @@ func TestNetworkEgressAndDNS(t *testing.T) {
 // also after a supervisor restart, and a resumed pod keeps its address.
 func TestNetworkIPsNotReused(t *testing.T) {
 	t.Parallel()
-	e, err := newEnv(shared.bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.close()
-	if err := e.startDaemon(); err != nil {
-		t.Fatal(err)
-	}
+	e := privateEnv(t, true)
 	ipOf := func(name string) netip.Addr {
 		return podIPOf(t, e.waitFor(t, name, 90*time.Second, "Running", running))
 	}
@@ -611,11 +600,7 @@ func TestNetworkBench(t *testing.T) {
 		t.Skip("set PODBOX_NET_BENCH=1 to run the pod network benchmark")
 	}
 	dur := "3s"
-	e, err := newEnv(shared.bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.close()
+	e := privateEnv(t, false)
 	if err := os.MkdirAll(filepath.Join(e.home, ".config", "podbox"), 0o700); err != nil {
 		t.Fatal(err)
 	}
