@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -577,4 +578,59 @@ func sentryProcesses(sandboxID string) []string {
 		}
 	}
 	return out
+}
+
+// TestLogsFollowAcrossRestarts: `logs -f` goes on with the next instance of
+// a restarted container.
+func TestLogsFollowAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	e := shared
+	e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: follower
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: %s
+    command: ["sh", "-c", "echo run; sleep 1; exit 0"]
+`, busyboxRef))
+	defer e.run(t, nil, "delete", "pod", "follower", "--grace-period=1")
+	e.waitFor(t, "follower", 60*time.Second, "started", func(p *corev1.Pod) bool {
+		return p.Status.ContainerStatuses[0].State.Running != nil
+	})
+	cmd := exec.Command(filepath.Join(e.bin, "podbox"), "logs", "-f", "follower")
+	cmd.Env = e.environ()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string)
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+	runs := 0
+	timeout := time.After(30 * time.Second)
+	for runs < 2 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("logs -f ended after %d runs; it must follow the restarted container", runs)
+			}
+			if l == "run" {
+				runs++
+			}
+		case <-timeout:
+			t.Fatalf("logs -f showed %d runs in 30 s, want 2", runs)
+		}
+	}
 }

@@ -54,29 +54,67 @@ func (r *runner) logs(ctx context.Context, opts LogOptions, w io.Writer) error {
 		opts.Follow = false
 		return readLog(ctx, r.logPath(c.Name, c.Last.Attempt), opts, w, func() bool { return true })
 	}
+	attempt := c.RestartCount
 	if !c.Running && !c.Terminated && c.Last != nil {
 		// Waiting to restart: the newest instance is the last run.
-		opts.Follow = false
-		return readLog(ctx, r.logPath(c.Name, c.Last.Attempt), opts, w, func() bool { return true })
-	}
-	if !c.Running && !c.Terminated {
+		attempt = c.Last.Attempt
+	} else if !c.Running && !c.Terminated {
 		reason := c.WaitingReason
 		if reason == "" {
 			reason = "ContainerCreating"
 		}
 		return apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", c.Name, r.name, reason))
 	}
-	stopped := func() bool {
+	for {
+		stopped := func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			cur, _ := r.container(c.Name)
+			return !cur.Running || cur.RestartCount != attempt
+		}
+		err = readLog(ctx, r.logPath(c.Name, attempt), opts, w, stopped)
+		if errors.Is(err, os.ErrNotExist) {
+			return apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q has no logs", c.Name, r.name))
+		}
+		if err != nil || !opts.Follow {
+			return err
+		}
+		// Following: go on with the next instance if the container is
+		// restarted, for as long as the client listens.
+		next, ok := r.nextInstance(ctx, c.Name, attempt)
+		if !ok {
+			return nil
+		}
+		attempt = next
+		opts.TailLines = -1
+	}
+}
+
+// nextInstance waits until a container that has stopped runs again, and
+// returns the new instance's attempt number; false if it will not restart
+// (or the pod goes away, or ctx ends).
+func (r *runner) nextInstance(ctx context.Context, name string, attempt int32) (int32, bool) {
+	for {
 		r.mu.Lock()
-		defer r.mu.Unlock()
-		cur, _ := r.container(c.Name)
-		return !cur.Running || cur.RestartCount != c.RestartCount
+		cur, _ := r.container(name)
+		count, running, last := cur.RestartCount, cur.Running, cur.Last
+		restarting := !cur.Terminated || shouldRestart(r.rec.Pod.Spec.RestartPolicy, cur.ExitCode) || cur.Kind == kindSidecar
+		deleting := r.rec.Pod.DeletionTimestamp != nil
+		r.mu.Unlock()
+		switch {
+		case count > attempt && (running || (last != nil && last.Attempt >= count)):
+			return count, true
+		case deleting || !restarting:
+			return 0, false
+		}
+		select {
+		case <-ctx.Done():
+			return 0, false
+		case <-r.gone:
+			return 0, false
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	err = readLog(ctx, r.logPath(c.Name, c.RestartCount), opts, w, stopped)
-	if errors.Is(err, os.ErrNotExist) {
-		return apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q has no logs", c.Name, r.name))
-	}
-	return err
 }
 
 // exec runs cmd in a running container with the container's environment,
