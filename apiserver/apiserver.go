@@ -172,26 +172,15 @@ func (s *Server) deletePod(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) podLogs(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	opts := supervisor.LogOptions{
-		Container:  q.Get("container"),
-		Follow:     q.Get("follow") == "true",
-		Timestamps: q.Get("timestamps") == "true",
-		TailLines:  -1,
+	opts, err := supervisor.LogOptionsFromQuery(r.URL.Query(), time.Now())
+	if err != nil {
+		writeError(w, apierrors.NewBadRequest(err.Error()))
+		return
 	}
-	if t := q.Get("tailLines"); t != "" {
-		n, err := strconv.ParseInt(t, 10, 64)
-		if err != nil || n < 0 {
-			writeError(w, apierrors.NewBadRequest("tailLines must be a non-negative number"))
-			return
-		}
-		opts.TailLines = n
-	}
-	opts.Previous = q.Get("previous") == "true"
 	// Errors must be reported before the first byte of the stream; the
 	// supervisor validates before writing, so defer the header until then.
 	lw := &lazyWriter{w: w}
-	err := s.sup.Logs(r.Context(), r.PathValue("ns"), r.PathValue("name"), opts, lw)
+	err = s.sup.Logs(r.Context(), r.PathValue("ns"), r.PathValue("name"), opts, lw)
 	if err != nil && !lw.started {
 		writeError(w, err)
 		return

@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net/url"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -80,6 +84,76 @@ type LogOptions struct {
 	TailLines int64
 	// Previous selects the previous instance of a restarted container.
 	Previous bool
+	// SinceTime, when set, leaves out the records written before it (the
+	// API's sinceTime, and sinceSeconds counted back from the request).
+	// It applies after TailLines, as in the kubelet: the last N lines,
+	// of which those that are new enough.
+	SinceTime time.Time
+	// LimitBytes, when > 0, ends the output after that many bytes (of what
+	// is sent, timestamps included), possibly within a line. Logs then
+	// returns ErrLogLimitReached.
+	LimitBytes int64
+
+	// sent, when set, counts the bytes written under LimitBytes across the
+	// container instances one followed request reads, so the limit is on
+	// the whole response. LogOptionsFromQuery sets it.
+	sent *int64
+}
+
+// ErrLogLimitReached is returned when LimitBytes cut the log short. The
+// output written up to then is complete; the error is what ends a followed
+// log, which otherwise waits for more.
+var ErrLogLimitReached = errors.New("log output reached limitBytes")
+
+// LogOptionsFromQuery reads the query parameters of the pods/log
+// subresource (container, follow, timestamps, previous, tailLines,
+// sinceSeconds, sinceTime, limitBytes) with the API's validation rules.
+// sinceSeconds is counted back from now. The result is for one request.
+func LogOptionsFromQuery(q url.Values, now time.Time) (LogOptions, error) {
+	opts := LogOptions{
+		Container:  q.Get("container"),
+		Follow:     q.Get("follow") == "true",
+		Timestamps: q.Get("timestamps") == "true",
+		Previous:   q.Get("previous") == "true",
+		TailLines:  -1,
+		sent:       new(int64),
+	}
+	if t := q.Get("tailLines"); t != "" {
+		n, err := strconv.ParseInt(t, 10, 64)
+		if err != nil || n < 0 {
+			return opts, errors.New("tailLines must be a non-negative number")
+		}
+		opts.TailLines = n
+	}
+	secs, since := q.Get("sinceSeconds"), q.Get("sinceTime")
+	if secs != "" && since != "" {
+		return opts, errors.New("at most one of `sinceTime` or `sinceSeconds` may be specified")
+	}
+	if secs != "" {
+		n, err := strconv.ParseInt(secs, 10, 64)
+		if err != nil || n <= 0 {
+			return opts, errors.New("sinceSeconds must be a number greater than 0")
+		}
+		// Far-past values would overflow a Duration; any date before the
+		// log began is the same.
+		n = min(n, int64(math.MaxInt64/time.Second))
+		opts.SinceTime = now.Add(-time.Duration(n) * time.Second)
+	}
+	if since != "" {
+		t, err := time.Parse(time.RFC3339Nano, since)
+		if err != nil {
+			return opts, fmt.Errorf("sinceTime must be an RFC3339 time, not %q", since)
+		}
+		opts.SinceTime = t
+	}
+	if l := q.Get("limitBytes"); l != "" {
+		n, err := strconv.ParseInt(l, 10, 64)
+		if err != nil || n <= 0 {
+			return opts, errors.New("limitBytes must be a number greater than 0")
+		}
+		opts.LimitBytes = n
+	}
+	return opts, nil
 }
 
 // criLine is one parsed CRI log record.
@@ -107,7 +181,8 @@ func parseCRILine(line []byte) (criLine, bool) {
 
 // readLog writes the user-visible text of a CRI log file to w. With follow,
 // it keeps reading as the file grows until ctx ends or stopped() reports
-// that the container will write no more.
+// that the container will write no more. Records older than opts.SinceTime
+// are skipped; after opts.LimitBytes bytes it stops with ErrLogLimitReached.
 func readLog(ctx context.Context, path string, opts LogOptions, w io.Writer, stopped func() bool) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -119,28 +194,61 @@ func readLog(ctx context.Context, path string, opts LogOptions, w io.Writer, sto
 			return err
 		}
 	}
+	flush := func() {
+		if fl, ok := w.(interface{ Flush() }); ok {
+			fl.Flush()
+		}
+	}
+	var limit *limitWriter
+	if opts.LimitBytes > 0 {
+		limit = &limitWriter{w: w, left: opts.LimitBytes, sent: opts.sent}
+		if opts.sent != nil {
+			limit.left -= *opts.sent
+		}
+		if limit.left <= 0 {
+			return ErrLogLimitReached
+		}
+	}
 	br := bufio.NewReader(f)
 	atLineStart := true
-	var pending []byte
+	// Records are appended in time order, so once one is recent enough
+	// all the rest are.
+	sinceDone := opts.SinceTime.IsZero()
+	var pending, out []byte
 	for {
 		chunk, err := br.ReadBytes('\n')
 		pending = append(pending, chunk...)
 		if err == nil {
 			rec, ok := parseCRILine(bytes.TrimSuffix(pending, []byte("\n")))
 			pending = pending[:0]
-			if ok {
-				if opts.Timestamps && atLineStart {
-					w.Write(rec.ts)
-					w.Write([]byte(" "))
+			if ok && !sinceDone {
+				ts, terr := time.Parse(time.RFC3339Nano, string(rec.ts))
+				if terr == nil && ts.Before(opts.SinceTime) {
+					atLineStart = !rec.partial
+					continue
 				}
-				w.Write(rec.content)
+				sinceDone = true
+			}
+			if ok {
+				out = out[:0]
+				if opts.Timestamps && atLineStart {
+					out = append(append(out, rec.ts...), ' ')
+				}
+				out = append(out, rec.content...)
 				if !rec.partial {
-					w.Write([]byte("\n"))
+					out = append(out, '\n')
 				}
 				atLineStart = !rec.partial
-				if fl, ok := w.(interface{ Flush() }); ok {
-					fl.Flush()
+				if limit != nil {
+					limit.Write(out)
+					if limit.left == 0 {
+						flush()
+						return ErrLogLimitReached
+					}
+				} else {
+					w.Write(out)
 				}
+				flush()
 			}
 			continue
 		}
@@ -165,6 +273,25 @@ func readLog(ctx context.Context, path string, opts LogOptions, w io.Writer, sto
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// limitWriter passes on at most left bytes, counting them in sent if set.
+type limitWriter struct {
+	w    io.Writer
+	left int64
+	sent *int64
+}
+
+func (l *limitWriter) Write(b []byte) (int, error) {
+	if int64(len(b)) > l.left {
+		b = b[:l.left]
+	}
+	n, err := l.w.Write(b)
+	l.left -= int64(n)
+	if l.sent != nil {
+		*l.sent += int64(n)
+	}
+	return n, err
 }
 
 // seekTail positions f at the start of its last n lines.

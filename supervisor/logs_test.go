@@ -3,6 +3,9 @@ package supervisor
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,5 +117,179 @@ func TestFollowStopsAfterTheContainerStopsWithoutLosingLines(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("follow did not end after the container stopped")
+	}
+}
+
+// writeCRI writes a log file of the given records, one per element, each
+// "<seconds after 07:00> <stream> <tag> <content>" turned into CRI form.
+func writeCRI(t *testing.T, records ...string) string {
+	t.Helper()
+	base := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
+	var b strings.Builder
+	for _, r := range records {
+		var secs int
+		var stream, tag, content string
+		head, content, _ := strings.Cut(r, "|")
+		if _, err := fmt.Sscanf(head, "%d %s %s", &secs, &stream, &tag); err != nil {
+			t.Fatalf("record %q: %v", r, err)
+		}
+		fmt.Fprintf(&b, "%s %s %s %s\n", base.Add(time.Duration(secs)*time.Second).Format(criTimeFormat), stream, tag, content)
+	}
+	path := filepath.Join(t.TempDir(), "0.log")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func at(secs int) time.Time {
+	return time.Date(2026, 11, 22, 7, 0, secs, 0, time.UTC)
+}
+
+func TestReadLogSince(t *testing.T) {
+	path := writeCRI(t,
+		"0 stdout F|boot",
+		"10 stderr P|half ",
+		"10 stderr F|line",
+		"20 stdout F|twenty",
+		"30 stdout F|thirty",
+	)
+	read := func(o LogOptions) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := readLog(context.Background(), path, o, &out, func() bool { return true }); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	for _, tc := range []struct {
+		name string
+		opts LogOptions
+		want string
+	}{
+		{"before all", LogOptions{TailLines: -1, SinceTime: at(-5)}, "boot\nhalf line\ntwenty\nthirty\n"},
+		{"between", LogOptions{TailLines: -1, SinceTime: at(15)}, "twenty\nthirty\n"},
+		{"exactly at a record", LogOptions{TailLines: -1, SinceTime: at(20)}, "twenty\nthirty\n"},
+		{"a line in parts", LogOptions{TailLines: -1, SinceTime: at(5)}, "half line\ntwenty\nthirty\n"},
+		{"after all", LogOptions{TailLines: -1, SinceTime: at(31)}, ""},
+		// The last 3 records, of which those new enough, as the kubelet.
+		{"with tail", LogOptions{TailLines: 3, SinceTime: at(15)}, "twenty\nthirty\n"},
+		{"tail first", LogOptions{TailLines: 1, SinceTime: at(15)}, "thirty\n"},
+		{"with timestamps", LogOptions{TailLines: -1, SinceTime: at(25), Timestamps: true}, "2026-11-22T07:00:30.000000000Z thirty\n"},
+	} {
+		if got := read(tc.opts); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestReadLogLimitBytes(t *testing.T) {
+	path := writeLog(t, map[string]string{"stdout": "one\ntwo\nthree\n"})
+	read := func(o LogOptions) (string, error) {
+		var out bytes.Buffer
+		err := readLog(context.Background(), path, o, &out, func() bool { return true })
+		return out.String(), err
+	}
+	for _, tc := range []struct {
+		name    string
+		opts    LogOptions
+		want    string
+		wantErr error
+	}{
+		{"within a line", LogOptions{TailLines: -1, LimitBytes: 6}, "one\ntw", ErrLogLimitReached},
+		{"at a line end", LogOptions{TailLines: -1, LimitBytes: 8}, "one\ntwo\n", ErrLogLimitReached},
+		{"more than there is", LogOptions{TailLines: -1, LimitBytes: 100}, "one\ntwo\nthree\n", nil},
+		{"timestamps count", LogOptions{TailLines: -1, LimitBytes: 34, Timestamps: true}, "2026-11-22T07:00:00.000000001Z one", ErrLogLimitReached},
+		{"with tail", LogOptions{TailLines: 2, LimitBytes: 5}, "two\nt", ErrLogLimitReached},
+		{"with since", LogOptions{TailLines: -1, LimitBytes: 2, SinceTime: time.Date(2026, 11, 22, 7, 0, 0, 3, time.UTC)}, "th", ErrLogLimitReached},
+	} {
+		got, err := read(tc.opts)
+		if got != tc.want || err != tc.wantErr {
+			t.Errorf("%s: %q, %v; want %q, %v", tc.name, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+// TestLimitBytesEndsFollow checks that a followed log ends when the limit is
+// reached, though the container goes on running, and that the limit holds
+// for the whole request across the container instances it reads.
+func TestLimitBytesEndsFollow(t *testing.T) {
+	opts, err := LogOptionsFromQuery(url.Values{"follow": {"true"}, "limitBytes": {"10"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := writeLog(t, map[string]string{"stdout": "abc\n"})
+	second := writeLog(t, map[string]string{"stdout": "defghij\nklm\n"})
+	var out bytes.Buffer
+	// The first instance ended (it restarted): its log is read to the end.
+	if err := readLog(context.Background(), first, opts, &out, func() bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- readLog(context.Background(), second, opts, &out, func() bool { return false }) }()
+	select {
+	case err := <-done:
+		if err != ErrLogLimitReached || out.String() != "abc\ndefghi" {
+			t.Errorf("got %q, %v", out.String(), err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("follow went on after limitBytes")
+	}
+	// Another instance after that has nothing left to send.
+	if err := readLog(context.Background(), first, opts, &out, func() bool { return true }); err != ErrLogLimitReached {
+		t.Errorf("after the limit: %v", err)
+	}
+}
+
+func TestLogOptionsFromQuery(t *testing.T) {
+	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		query   string
+		want    LogOptions
+		wantErr string
+	}{
+		{"", LogOptions{TailLines: -1}, ""},
+		{"container=side&follow=true&timestamps=true&previous=true&tailLines=5",
+			LogOptions{Container: "side", Follow: true, Timestamps: true, Previous: true, TailLines: 5}, ""},
+		{"sinceSeconds=90", LogOptions{TailLines: -1, SinceTime: now.Add(-90 * time.Second)}, ""},
+		{"sinceSeconds=9223372036854775807", LogOptions{TailLines: -1, SinceTime: now.Add(-time.Duration(math.MaxInt64/time.Second) * time.Second)}, ""},
+		{"sinceTime=2026-11-22T07:30:00Z", LogOptions{TailLines: -1, SinceTime: time.Date(2026, 11, 22, 7, 30, 0, 0, time.UTC)}, ""},
+		{"sinceTime=2026-11-22T09:30:00.5%2B02:00", LogOptions{TailLines: -1, SinceTime: time.Date(2026, 11, 22, 7, 30, 0, 5e8, time.UTC)}, ""},
+		{"limitBytes=1024", LogOptions{TailLines: -1, LimitBytes: 1024}, ""},
+		{"tailLines=-1", LogOptions{}, "tailLines must be a non-negative number"},
+		{"tailLines=x", LogOptions{}, "tailLines must be a non-negative number"},
+		{"sinceSeconds=0", LogOptions{}, "sinceSeconds must be a number greater than 0"},
+		{"sinceSeconds=ten", LogOptions{}, "sinceSeconds must be a number greater than 0"},
+		{"sinceTime=yesterday", LogOptions{}, `sinceTime must be an RFC3339 time, not "yesterday"`},
+		{"sinceSeconds=5&sinceTime=2026-11-22T07:30:00Z", LogOptions{}, "at most one of `sinceTime` or `sinceSeconds` may be specified"},
+		{"limitBytes=0", LogOptions{}, "limitBytes must be a number greater than 0"},
+		{"limitBytes=-3", LogOptions{}, "limitBytes must be a number greater than 0"},
+	} {
+		q, err := url.ParseQuery(tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := LogOptionsFromQuery(q, now)
+		if tc.wantErr != "" {
+			if err == nil || err.Error() != tc.wantErr {
+				t.Errorf("%q: error %v, want %q", tc.query, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.query, err)
+			continue
+		}
+		if got.sent == nil {
+			t.Errorf("%q: no shared byte count", tc.query)
+		}
+		got.sent = nil
+		if !got.SinceTime.Equal(tc.want.SinceTime) {
+			t.Errorf("%q: since %v, want %v", tc.query, got.SinceTime, tc.want.SinceTime)
+		}
+		got.SinceTime, tc.want.SinceTime = time.Time{}, time.Time{}
+		if got != tc.want {
+			t.Errorf("%q: %+v, want %+v", tc.query, got, tc.want)
+		}
 	}
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -27,7 +29,8 @@ func logsCommand() *cli.Command {
 			"Examples:\n" +
 			"  podbox logs web\n" +
 			"  podbox logs web -c sidecar -f\n" +
-			"  podbox logs web --tail 20 --timestamps",
+			"  podbox logs web --tail 20 --timestamps\n" +
+			"  podbox logs web --all-containers --prefix --since 10m",
 		Flags: []cli.Flag{
 			namespaceFlag(),
 			&cli.StringFlag{Name: "container", Aliases: []string{"c"}, Usage: "the container to print the logs of"},
@@ -36,7 +39,10 @@ func logsCommand() *cli.Command {
 			&cli.Int64Flag{Name: "tail", Value: -1, Usage: "only the last N lines (-1: all)"},
 			&cli.BoolFlag{Name: "previous", Aliases: []string{"p"}, Usage: "the logs of the previous, terminated instance of the container"},
 			&cli.DurationFlag{Name: "since", Usage: "only lines newer than this (e.g. 5s, 2m, 3h)"},
-			&cli.Int64Flag{Name: "limit-bytes", Usage: "stop after this many bytes"},
+			&cli.StringFlag{Name: "since-time", Usage: "only lines written at or after this RFC3339 time (e.g. 2026-01-02T15:04:05Z)"},
+			&cli.Int64Flag{Name: "limit-bytes", Usage: "stop after this many bytes (of each container's log)"},
+			&cli.BoolFlag{Name: "all-containers", Usage: "the logs of every container of the pod, init containers first"},
+			&cli.BoolFlag{Name: "prefix", Usage: "start each line with its source, [pod/NAME/CONTAINER]"},
 		},
 		Action: func(c *cli.Context) error {
 			opts, err := parseLogsArgs(c)
@@ -57,11 +63,20 @@ type logsOptions struct {
 	namespace string
 	pod       string
 	container string
-	log       corev1.PodLogOptions
+	// allContainers prints every container's log (--all-containers).
+	allContainers bool
+	// prefix starts every line with [pod/NAME/CONTAINER] (--prefix).
+	prefix bool
+	log    corev1.PodLogOptions
 }
 
 func parseLogsArgs(c *cli.Context) (logsOptions, error) {
-	opts := logsOptions{namespace: c.String("namespace"), container: c.String("container")}
+	opts := logsOptions{
+		namespace:     c.String("namespace"),
+		container:     c.String("container"),
+		allContainers: c.Bool("all-containers"),
+		prefix:        c.Bool("prefix"),
+	}
 	args := c.Args().Slice()
 	switch len(args) {
 	case 0:
@@ -75,6 +90,9 @@ func parseLogsArgs(c *cli.Context) (logsOptions, error) {
 		opts.container = args[1]
 	default:
 		return opts, usageErrorf(c, "expected POD [CONTAINER], got %d arguments", len(args))
+	}
+	if opts.allContainers && opts.container != "" {
+		return opts, fmt.Errorf("--all-containers=true should not be specified with container name %s", opts.container)
 	}
 	name, err := podName(args[0])
 	if err != nil {
@@ -100,6 +118,16 @@ func parseLogsArgs(c *cli.Context) (logsOptions, error) {
 		secs := int64((d + time.Second - 1) / time.Second)
 		opts.log.SinceSeconds = &secs
 	}
+	if s := c.String("since-time"); s != "" {
+		if opts.log.SinceSeconds != nil {
+			return opts, fmt.Errorf("at most one of `sinceTime` or `sinceSeconds` may be specified")
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return opts, fmt.Errorf("--since-time must be an RFC3339 time such as 2026-01-02T15:04:05Z, not %q", s)
+		}
+		opts.log.SinceTime = &metav1.Time{Time: t}
+	}
 	if n := c.Int64("limit-bytes"); n != 0 {
 		if n < 0 {
 			return opts, fmt.Errorf("--limit-bytes must be greater than 0")
@@ -124,25 +152,149 @@ func podName(arg string) (string, error) {
 	return name, nil
 }
 
-// runLogs resolves the container and copies its log stream to stdout until
-// the server ends it (at once, or with --follow when the container stops).
+// runLogs resolves the container (or with --all-containers every container)
+// and copies its log stream to stdout until the server ends it (at once, or
+// with --follow when the container stops).
 func runLogs(ctx context.Context, pods typedcorev1.PodsGetter, opts logsOptions, stdout, stderr io.Writer) error {
 	p, err := pods.Pods(opts.namespace).Get(ctx, opts.pod, metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
-	container, err := pickContainer(p, opts.container, stderr)
-	if err != nil {
+	var containers []string
+	if opts.allContainers {
+		containers = allContainerNames(p)
+	} else {
+		name, err := pickContainer(p, opts.container, stderr)
+		if err != nil {
+			return err
+		}
+		containers = []string{name}
+	}
+	open := func(container string) (io.ReadCloser, error) {
+		logOpts := opts.log
+		logOpts.Container = container
+		return pods.Pods(opts.namespace).GetLogs(opts.pod, &logOpts).Stream(ctx)
+	}
+	return copyLogs(p.Name, containers, open, opts.prefix, opts.log.Follow, stdout)
+}
+
+// allContainerNames lists a pod's containers in the order kubectl prints
+// their logs with --all-containers: init containers, app containers, then
+// ephemeral containers.
+func allContainerNames(p *corev1.Pod) []string {
+	var names []string
+	for _, c := range p.Spec.InitContainers {
+		names = append(names, c.Name)
+	}
+	for _, c := range p.Spec.Containers {
+		names = append(names, c.Name)
+	}
+	for _, c := range p.Spec.EphemeralContainers {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// copyLogs writes the logs of containers of pod to stdout, each opened with
+// open. Without follow they are printed one after the other; with follow,
+// every stream has to be read at once (none of them ends while its container
+// runs), so they are interleaved a whole line at a time. With prefix, every
+// line starts with [pod/POD/CONTAINER].
+func copyLogs(pod string, containers []string, open func(string) (io.ReadCloser, error), prefix, follow bool, stdout io.Writer) error {
+	if len(containers) == 1 && !prefix {
+		// The plain case streams bytes as they come, partial lines too.
+		stream, err := open(containers[0])
+		if err != nil {
+			return err
+		}
+		defer stream.Close()
+		_, err = io.Copy(stdout, stream)
 		return err
 	}
-	logOpts := opts.log
-	logOpts.Container = container
-	stream, err := pods.Pods(opts.namespace).GetLogs(opts.pod, &logOpts).Stream(ctx)
+	out := &lineWriter{w: stdout}
+	linePrefix := func(container string) string {
+		if !prefix {
+			return ""
+		}
+		return fmt.Sprintf("[pod/%s/%s] ", pod, container)
+	}
+	if !follow || len(containers) == 1 {
+		for _, container := range containers {
+			if err := copyLines(open, container, linePrefix(container), out); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make(chan error, len(containers))
+	for _, container := range containers {
+		go func() { errs <- copyLines(open, container, linePrefix(container), out) }()
+	}
+	var first error
+	for range containers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// copyLines copies one container's log to out line by line, each line
+// started with prefix.
+func copyLines(open func(string) (io.ReadCloser, error), container, prefix string, out *lineWriter) error {
+	stream, err := open(container)
 	if err != nil {
 		return err
 	}
 	defer stream.Close()
-	_, err = io.Copy(stdout, stream)
+	source := &container // identifies this stream to out
+	br := bufio.NewReader(stream)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			if werr := out.writeLine(source, prefix, line); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// lineWriter writes whole lines from several sources (goroutines) without
+// mixing them. A source whose output so far ends without a newline (a
+// partial line, or a log's unterminated last line) keeps its line only until
+// another source writes: that one starts on a new line.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+	// openBy is the source whose partial line ends the output, if any.
+	openBy *string
+}
+
+func (l *lineWriter) writeLine(source *string, prefix string, line []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.openBy != nil && l.openBy != source {
+		if _, err := io.WriteString(l.w, "\n"); err != nil {
+			return err
+		}
+		l.openBy = nil
+	}
+	if l.openBy == nil {
+		if _, err := io.WriteString(l.w, prefix); err != nil {
+			return err
+		}
+	}
+	l.openBy = nil
+	if line[len(line)-1] != '\n' {
+		l.openBy = source
+	}
+	_, err := l.w.Write(line)
 	return err
 }
 

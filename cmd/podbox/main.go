@@ -91,6 +91,7 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		applyCommand(),
 		getCommand(),
+		describeCommand(),
 		logsCommand(),
 		execCommand(),
 		portForwardCommand(),
