@@ -10,6 +10,8 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -26,17 +28,55 @@ const maxLogLine = 16 * 1024
 // ("<time> <stream> <P|F> <content>"), the format kubelet reads and
 // `kubectl logs` expects from a node.
 type logFile struct {
-	mu  sync.Mutex
-	f   *os.File
-	now func() time.Time
+	mu   sync.Mutex
+	f    *os.File
+	path string
+	size int64
+	now  func() time.Time
 }
+
+// Log rotation, the kubelet's defaults: a container's log is rotated when it
+// reaches 10 MiB, and at most 5 files are kept (the current one and 4
+// rotated ones, named <file>.<YYYYMMDD-HHMMSS>). As with the kubelet, `logs`
+// reads only the current file.
+const (
+	maxLogSize  = 10 << 20
+	maxLogFiles = 5
+)
 
 func openLog(path string, now func() time.Time) (*logFile, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open container log: %w", err)
 	}
-	return &logFile{f: f, now: now}, nil
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &logFile{f: f, path: path, size: st.Size(), now: now}, nil
+}
+
+// rotateLocked moves the current file aside, starts a new one and removes
+// the oldest rotated files beyond the limit.
+func (l *logFile) rotateLocked() {
+	rotated := l.path + "." + l.now().UTC().Format("20060102-150405.000000000")
+	if err := os.Rename(l.path, rotated); err != nil {
+		return
+	}
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		// Keep writing to the renamed file rather than losing output.
+		return
+	}
+	l.f.Close()
+	l.f, l.size = f, 0
+	old, _ := filepath.Glob(l.path + ".*")
+	sort.Strings(old) // the timestamps sort in time order
+	for len(old) > maxLogFiles-1 {
+		os.Remove(old[0])
+		old = old[1:]
+	}
 }
 
 // copyStream reads a container stream ("stdout" or "stderr") until EOF and
@@ -70,7 +110,11 @@ func (l *logFile) write(stream, tag string, content []byte) {
 	b.WriteByte('\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.f.Write(b.Bytes())
+	n, _ := l.f.Write(b.Bytes())
+	l.size += int64(n)
+	if l.size >= maxLogSize {
+		l.rotateLocked()
+	}
 }
 
 func (l *logFile) Close() error { return l.f.Close() }
@@ -188,7 +232,7 @@ func readLog(ctx context.Context, path string, opts LogOptions, w io.Writer, sto
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { f.Close() }()
 	if opts.TailLines >= 0 {
 		if err := seekTail(f, opts.TailLines); err != nil {
 			return err
@@ -258,6 +302,15 @@ func readLog(ctx context.Context, path string, opts LogOptions, w io.Writer, sto
 		if !opts.Follow {
 			return nil
 		}
+		if rotated(f, path) {
+			// The writer moved on to a new file: go on with the next one.
+			if nf, err := nextLogFile(f, path); err == nil {
+				f.Close()
+				f = nf
+				br.Reset(f)
+				continue
+			}
+		}
 		done := stopped()
 		if done && len(pending) == 0 {
 			// One more read after observing the stop: lines written
@@ -292,6 +345,31 @@ func (l *limitWriter) Write(b []byte) (int, error) {
 		*l.sent += int64(n)
 	}
 	return n, err
+}
+
+// rotated reports whether path no longer names the file f has open.
+func rotated(f *os.File, path string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && !os.SameFile(a, b)
+}
+
+// nextLogFile opens the file written after f: the next rotated one, or the
+// current one. If f's own file was already pruned, the oldest one left.
+func nextLogFile(f *os.File, path string) (*os.File, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	names, _ := filepath.Glob(path + ".*")
+	sort.Strings(names)
+	names = append(names, path)
+	for i, n := range names {
+		if fi, err := os.Stat(n); err == nil && os.SameFile(fi, st) && i+1 < len(names) {
+			return os.Open(names[i+1])
+		}
+	}
+	return os.Open(names[0])
 }
 
 // seekTail positions f at the start of its last n lines.

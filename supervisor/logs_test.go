@@ -293,3 +293,39 @@ func TestLogOptionsFromQuery(t *testing.T) {
 		}
 	}
 }
+
+func TestLogRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "0.log")
+	lf, err := openLog(path, fixedClock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	done := make(chan error, 1)
+	var stopped atomic.Bool
+	go func() {
+		done <- readLog(context.Background(), path, LogOptions{Follow: true, TailLines: -1}, &got, stopped.Load)
+	}()
+	line := strings.Repeat("x", 1023) + "\n" // about 1 KiB per record
+	const lines = 6 * 10 * 1024              // about 60 MiB: six rotations
+	for i := 0; i < lines; i++ {
+		lf.write("stdout", "F", []byte(line[:len(line)-1]))
+	}
+	lf.write("stdout", "F", []byte("the end"))
+	stopped.Store(true)
+	lf.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rotatedFiles, _ := filepath.Glob(path + ".*")
+	if len(rotatedFiles) != maxLogFiles-1 {
+		t.Errorf("%d rotated files kept, want %d", len(rotatedFiles), maxLogFiles-1)
+	}
+	st, _ := os.Stat(path)
+	if st.Size() >= maxLogSize {
+		t.Errorf("current log is %d bytes, over the rotation size", st.Size())
+	}
+	if !strings.HasSuffix(got.String(), "the end\n") || strings.Count(got.String(), "\n") != lines+1 {
+		t.Errorf("a follower across rotations read %d lines, want %d ending with the last", strings.Count(got.String(), "\n"), lines+1)
+	}
+}
