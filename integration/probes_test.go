@@ -142,3 +142,55 @@ spec:
 		}
 	}
 }
+
+// TestGRPCProbes: gRPC probes use the standard health service over the pod
+// network.
+func TestGRPCProbes(t *testing.T) {
+	t.Parallel()
+	e := shared
+	e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: grpcprobed
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: healthy
+    image: %[1]s
+    args: ["grpc", ":9090", "SERVING"]
+    readinessProbe:
+      grpc:
+        port: 9090
+      periodSeconds: 1
+  - name: sick
+    image: %[1]s
+    args: ["grpc", ":9091", "NOT_SERVING"]
+    readinessProbe:
+      grpc:
+        port: 9091
+      periodSeconds: 1
+`, testAppRef))
+	defer e.run(t, nil, "delete", "pod", "grpcprobed", "--grace-period=1")
+	p := e.waitFor(t, "grpcprobed", 60*time.Second, "healthy ready", func(p *corev1.Pod) bool {
+		for _, c := range p.Status.ContainerStatuses {
+			if c.Name == "healthy" {
+				return c.Ready
+			}
+		}
+		return false
+	})
+	eventually(t, 30*time.Second, func() string {
+		for _, ev := range e.events(t, p.UID) {
+			if ev.Reason == "Unhealthy" && ev.InvolvedObject.FieldPath == "spec.containers{sick}" &&
+				strings.Contains(ev.Message, `Readiness probe failed: service unhealthy (responded with "NOT_SERVING")`) {
+				return ""
+			}
+		}
+		return "no Unhealthy event for the NOT_SERVING gRPC readiness probe"
+	})
+	for _, c := range e.getPod(t, "grpcprobed").Status.ContainerStatuses {
+		if c.Name == "sick" && c.Ready {
+			t.Errorf("a NOT_SERVING container is ready")
+		}
+	}
+}

@@ -1,6 +1,7 @@
-// Command testapp is a tiny static program that podbox's tests run inside
-// sandboxes. It has no dependencies beyond the standard library so that it
-// builds with CGO_ENABLED=0 into a single static binary.
+// Command testapp is a small program that podbox's tests run inside
+// sandboxes. It builds with CGO_ENABLED=0 into a single static binary; besides
+// the standard library it uses only gRPC (already a podbox dependency), for its
+// health server.
 //
 // Usage:
 //
@@ -11,6 +12,7 @@
 //	testapp exit N            exit with status N
 //	testapp sleep             sleep forever
 //	testapp stderr MSG        write MSG to standard error
+//	testapp grpc ADDR STATUS  gRPC health server answering STATUS (SERVING or NOT_SERVING)
 package main
 
 import (
@@ -31,6 +33,9 @@ func main() {
 	}
 	args := os.Args[2:]
 	switch os.Args[1] {
+	case "grpc":
+		need(args, 2)
+		serveGRPCHealth(args[0], args[1])
 	case "serve":
 		need(args, 2)
 		serve(args[0], args[1])
