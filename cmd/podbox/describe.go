@@ -76,13 +76,11 @@ func parseDescribeArgs(c *cli.Context) (describeOptions, error) {
 	if c.NArg() == 0 {
 		return opts, usageErrorf(c, "You must specify the type of resource to describe: podbox serves pods (podbox describe pods)")
 	}
-	if s := c.String("selector"); s != "" {
-		sel, err := labels.Parse(s)
-		if err != nil {
-			return opts, fmt.Errorf("invalid selector %q: %w", s, err)
-		}
-		opts.selector = sel
+	sel, err := selectorFlag(c)
+	if err != nil {
+		return opts, err
 	}
+	opts.selector = sel
 	names, err := podArgs(c.Args().Slice())
 	if err != nil {
 		return opts, err

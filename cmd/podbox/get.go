@@ -84,13 +84,11 @@ func parseGetArgs(c *cli.Context) (getOptions, error) {
 	default:
 		return opts, fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: json,name,wide,yaml", opts.output)
 	}
-	if s := c.String("selector"); s != "" {
-		sel, err := labels.Parse(s)
-		if err != nil {
-			return opts, fmt.Errorf("invalid selector %q: %w", s, err)
-		}
-		opts.selector = sel
+	sel, err := selectorFlag(c)
+	if err != nil {
+		return opts, err
 	}
+	opts.selector = sel
 	names, err := podArgs(c.Args().Slice())
 	if err != nil {
 		return opts, err
@@ -106,6 +104,20 @@ func parseGetArgs(c *cli.Context) (getOptions, error) {
 	}
 	opts.names = names
 	return opts, nil
+}
+
+// selectorFlag parses -l/--selector with apimachinery's label selector
+// syntax (=, ==, !=, in, notin, key, !key); none selects everything.
+func selectorFlag(c *cli.Context) (labels.Selector, error) {
+	s := c.String("selector")
+	if s == "" {
+		return labels.Everything(), nil
+	}
+	sel, err := labels.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("invalid selector %q: %w", s, err)
+	}
+	return sel, nil
 }
 
 // podArgs reads kubectl's two ways of naming pods: `pods a b` (a type, then

@@ -64,20 +64,13 @@ func imageListCommand() *cli.Command {
 		Aliases:   []string{"list"},
 		Usage:     "list stored images",
 		UsageText: "podbox image ls",
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageErrorf(c, "unexpected arguments %q", c.Args().Slice())
-			}
-			s, err := openImageStore()
-			if err != nil {
-				return err
-			}
+		Action: storeAction(func(c *cli.Context, s *image.Store) error {
 			list, err := s.List()
 			if err != nil {
 				return err
 			}
 			return printImages(c.App.Writer, list, time.Now())
-		},
+		}),
 	}
 }
 
@@ -86,6 +79,21 @@ func imagePullSubcommand() *cli.Command {
 	c := pullCommand()
 	c.UsageText = "podbox image pull [--quiet] IMAGE"
 	return c
+}
+
+// storeAction is the Action of an image command that takes no arguments:
+// it opens the user's image store and runs f with it.
+func storeAction(f func(c *cli.Context, s *image.Store) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return usageErrorf(c, "unexpected arguments %q", c.Args().Slice())
+		}
+		s, err := openImageStore()
+		if err != nil {
+			return err
+		}
+		return f(c, s)
+	}
 }
 
 // openImageStore opens the calling user's image store.

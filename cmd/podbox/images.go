@@ -122,14 +122,7 @@ func imagePruneCommand() *cli.Command {
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "remove every image that no pod uses, not only untagged ones"},
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "accepted for docker compatibility; podbox does not ask"},
 		},
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageErrorf(c, "unexpected arguments %q", c.Args().Slice())
-			}
-			s, err := openImageStore()
-			if err != nil {
-				return err
-			}
+		Action: storeAction(func(c *cli.Context, s *image.Store) error {
 			removed, err := s.Prune(c.Bool("all"))
 			if err != nil {
 				return err
@@ -153,7 +146,7 @@ func imagePruneCommand() *cli.Command {
 				fmt.Fprintf(c.App.ErrWriter, "Note: %d unpacked image(s) hold files of other users and are deleted by the supervisor's next garbage collection.\n", res.Pending)
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -165,14 +158,7 @@ func imageVerifyCommand() *cli.Command {
 			"again); unpacked images that are incomplete are removed (unpacked again when next used),\n" +
 			"unless a pod uses them. Unreferenced data is then collected.",
 		UsageText: "podbox image verify",
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageErrorf(c, "unexpected arguments %q", c.Args().Slice())
-			}
-			s, err := openImageStore()
-			if err != nil {
-				return err
-			}
+		Action: storeAction(func(c *cli.Context, s *image.Store) error {
 			rep, err := s.Verify()
 			if err != nil {
 				return err
@@ -190,7 +176,7 @@ func imageVerifyCommand() *cli.Command {
 			}
 			fmt.Fprintf(out, "Checked %d blobs and %d unpacked images: %s; reclaimed %s.\n", rep.Blobs, rep.Trees, state, humanSize(rep.GC.Bytes))
 			return nil
-		},
+		}),
 	}
 }
 
