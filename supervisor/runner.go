@@ -10,7 +10,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"podbox.dev/podbox/image"
@@ -275,10 +274,6 @@ func (r *runner) event(fieldPath, eventType, reason, message string) {
 
 func (r *runner) logPath(name string, restart int32) string {
 	return r.podDir("logs", name, fmt.Sprintf("%d.log", restart))
-}
-
-func notRunning(what string) error {
-	return apierrors.NewBadRequest(what)
 }
 
 // ensureDir creates a directory inside the pod dir.
