@@ -64,3 +64,26 @@ func TestSubIDs(t *testing.T) {
 		t.Errorf("dave has no range")
 	}
 }
+
+func TestReport(t *testing.T) {
+	find := func(fs []Finding, name string) Finding {
+		for _, f := range fs {
+			if f.Name == name {
+				return f
+			}
+		}
+		t.Fatalf("no finding %q", name)
+		return Finding{}
+	}
+	ubuntu := Report(fakeSysctls(map[string]string{"user/max_user_namespaces": "100", "kernel/apparmor_restrict_unprivileged_userns": "1"}))
+	if f := find(ubuntu, "AppArmor"); f.OK || !strings.Contains(f.Fix, "apparmor_parser -r") {
+		t.Errorf("AppArmor finding on Ubuntu: %+v", f)
+	}
+	if f := find(ubuntu, "user namespaces"); !f.OK {
+		t.Errorf("user namespaces reported off: %+v", f)
+	}
+	off := Report(fakeSysctls(map[string]string{"user/max_user_namespaces": "0"}))
+	if f := find(off, "user namespaces"); f.OK || !strings.Contains(f.Fix, "max_user_namespaces") {
+		t.Errorf("user namespaces finding with the limit at 0: %+v", f)
+	}
+}

@@ -102,6 +102,7 @@ func commands() []*cli.Command {
 		rmiCommand(),
 		daemonCommand(),
 		versionCommand(),
+		infoCommand(),
 	}
 }
 
