@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/link/fdbased"
@@ -51,7 +52,7 @@ func newNAT(fd int, mac net.HardwareAddr, cfg Config) (*nat, error) {
 		MTU:                uint32(cfg.MTU),
 		EthernetHeader:     true,
 		Address:            tcpip.LinkAddress(mac),
-		PacketDispatchMode: fdbased.RecvMMsg,
+		PacketDispatchMode: dispatchMode(fd),
 		IsPacketSocket:     []bool{true},
 		// The veth's peer is in the same kernel: checksums of what it
 		// sends are not verified again here (the kernel's veth does the
@@ -98,6 +99,20 @@ func newNAT(fd int, mac net.HardwareAddr, cfg Config) (*nat, error) {
 	udpFwd := udp.NewForwarder(s, n.forwardUDP)
 	s.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
 	return n, nil
+}
+
+// dispatchMode picks how the NAT reads its packet socket. recvmmsg(2) is
+// the fastest while the socket's receive buffer holds enough 64 KiB
+// frames to ride out a burst (measured egress 2.7-3.4 Gbit/s with 8 MiB).
+// Where net.core.rmem_max keeps it small (416 KiB on a stock kernel, the
+// most a rootless SO_RCVBUF gets, see setPacketBuffers) frames are dropped
+// and egress falls to 0.6-1.9 Gbit/s; a PACKET_RX_RING is not bounded by
+// rmem_max, and its 2 MiB ring gave 1.9-2.5 Gbit/s there.
+func dispatchMode(fd int) fdbased.PacketDispatchMode {
+	if rb, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil && rb < packetBuf {
+		return fdbased.PacketMMap
+	}
+	return fdbased.RecvMMsg
 }
 
 func subnet(p netip.Prefix) tcpip.Subnet {
@@ -337,11 +352,17 @@ type halfCloser interface {
 
 // splice copies both ways, passing a half-close on (so request/response
 // protocols that shut down their write side work), and returns when both
-// directions are done.
+// directions are done. Between two kernel sockets (host ports) io.Copy
+// moves the bytes with splice(2); a NAT connection has a netstack end and
+// is copied by copyAdaptive instead.
 func splice(a, b halfCloser) {
 	done := make(chan struct{}, 2)
 	cp := func(dst, src halfCloser) {
-		_, _ = io.Copy(dst, src)
+		if isKernelConn(dst) && isKernelConn(src) {
+			_, _ = io.Copy(dst, src)
+		} else {
+			copyAdaptive(dst, src)
+		}
 		_ = dst.CloseWrite()
 		done <- struct{}{}
 	}
@@ -349,4 +370,56 @@ func splice(a, b halfCloser) {
 	go cp(b, a)
 	<-done
 	<-done
+}
+
+func isKernelConn(c net.Conn) bool {
+	_, ok := c.(*net.TCPConn)
+	return ok
+}
+
+const (
+	smallCopy = 16 << 10
+	bulkCopy  = 256 << 10
+)
+
+// bulkBufs are the large copy buffers of connections that are moving
+// data in bulk.
+var bulkBufs = sync.Pool{New: func() any { b := make([]byte, bulkCopy); return &b }}
+
+// copyAdaptive copies src to dst until EOF or an error. io.Copy would use
+// 32 KiB reads and writes (net.TCPConn's ReadFrom falls back to that for a
+// netstack source), and each of them costs a system call on the kernel
+// side and a pass through the netstack endpoint's locks and wakeups on the
+// other. A connection whose reads fill the buffer borrows a 256 KiB one
+// for as long as it stays busy, which cuts the NAT's CPU per byte by a
+// sixth (measured on pod->host egress); an idle or interactive connection
+// holds only 16 KiB, so thousands of open connections stay cheap.
+func copyAdaptive(dst io.Writer, src io.Reader) {
+	small := make([]byte, smallCopy)
+	buf := small
+	var bulk *[]byte
+	defer func() {
+		if bulk != nil {
+			bulkBufs.Put(bulk)
+		}
+	}()
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+		switch {
+		case bulk == nil && n == len(buf):
+			bulk = bulkBufs.Get().(*[]byte)
+			buf = *bulk
+		case bulk != nil && n < len(buf)/8:
+			bulkBufs.Put(bulk)
+			bulk, buf = nil, small
+		}
+	}
 }
