@@ -137,10 +137,18 @@ func (r *runner) replaceInstance(name string) {
 func (r *runner) stopSandbox() {
 	r.stopProbes(true)
 	ctx := context.Background()
-	for _, l := range r.liveContainers() {
+	lives := r.liveContainers()
+	for _, l := range lives {
 		_ = r.runsc.Delete(ctx, l.id)
 	}
 	_ = r.runsc.Delete(ctx, r.rec.SandboxID)
+	// Let the watchers record the exits before the sandbox counts as gone.
+	for _, l := range lives {
+		select {
+		case <-l.exited:
+		case <-time.After(5 * time.Second):
+		}
+	}
 	_ = r.removeNetwork()
 	r.update(func(rec *podRecord) { rec.SandboxReady = false })
 }

@@ -194,18 +194,5 @@ func (r *runner) shutdown() {
 	r.stopProbes(true)
 	<-r.started
 	r.restarts.Wait()
-	ctx := context.Background()
-	lives := r.liveContainers()
-	for _, l := range lives {
-		_ = r.runsc.Delete(ctx, l.id)
-	}
-	_ = r.runsc.Delete(ctx, r.rec.SandboxID)
-	for _, l := range lives {
-		select {
-		case <-l.exited:
-		case <-time.After(5 * time.Second):
-		}
-	}
-	_ = r.removeNetwork()
-	r.update(func(rec *podRecord) { rec.SandboxReady = false })
+	r.stopSandbox()
 }
