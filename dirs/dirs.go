@@ -93,6 +93,9 @@ func (d Dirs) Images() string { return filepath.Join(d.Data, "images") }
 // Pods holds one directory per pod: its record, bundles, overlay and logs.
 func (d Dirs) Pods() string { return filepath.Join(d.Data, "pods") }
 
+// Objects holds the ConfigMaps and Secrets (package objects).
+func (d Dirs) Objects() string { return filepath.Join(d.Data, "objects") }
+
 // Ensure creates the runtime directory (0700, checked to be ours) and the data
 // directory. A runtime directory in /tmp owned by someone else is refused, since
 // another user could otherwise plant a socket podbox would trust.

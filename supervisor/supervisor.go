@@ -24,6 +24,7 @@ import (
 	"podbox.dev/podbox/dirs"
 	"podbox.dev/podbox/image"
 	"podbox.dev/podbox/netstack"
+	"podbox.dev/podbox/objects"
 	"podbox.dev/podbox/pod"
 	"podbox.dev/podbox/sandbox"
 )
@@ -39,6 +40,8 @@ type Options struct {
 	Pause string
 	// Images is the image store pods pull into and run from.
 	Images Images
+	// Objects holds the ConfigMaps and Secrets pods refer to.
+	Objects *objects.Store
 	// Clock is the supervisor's time source (a fake one in tests); the real
 	// clock when nil.
 	Clock clock.WithTicker

@@ -22,6 +22,7 @@ import (
 	"podbox.dev/podbox/apiserver"
 	"podbox.dev/podbox/dirs"
 	"podbox.dev/podbox/image"
+	"podbox.dev/podbox/objects"
 	"podbox.dev/podbox/rootless"
 	"podbox.dev/podbox/sandbox"
 	"podbox.dev/podbox/supervisor"
@@ -189,10 +190,14 @@ func serve(ctx context.Context, d dirs.Dirs, adopt bool) error {
 	} else {
 		log.Info("image store garbage collection", "result", res)
 	}
+	objs, err := objects.Open(d.Objects())
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, unix.SIGTERM, unix.SIGINT)
 	defer stop()
 	sup, err := supervisor.New(ctx, supervisor.Options{
-		Dirs: d, Runsc: bins.runsc, Pause: bins.pause, Images: store, Log: log,
+		Dirs: d, Runsc: bins.runsc, Pause: bins.pause, Images: store, Objects: objs, Log: log,
 		LogServer: d.LogSocket(), Adopt: adopt,
 	})
 	if err != nil {

@@ -1,0 +1,256 @@
+// Package objects keeps the namespaced API objects that pods refer to by
+// name: ConfigMaps and Secrets.
+//
+// podbox has no etcd: each object is one JSON file under the user's data
+// directory, objects/<namespace>/<resource>/<name>.json, written atomically
+// (a reader or a crash sees the old or the new object, never a mix) and mode
+// 0600, so a Secret is readable by its owner only. The Store is the single
+// owner of these files; the API server writes through it and the supervisor
+// reads through it (environment variables, volumes), and is told of every
+// change so that volumes can be refreshed as the kubelet refreshes them.
+package objects
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/renameio/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/uuid"
+)
+
+// Resource names a kind of stored object by its API resource name.
+type Resource string
+
+// The resources a Store keeps.
+const (
+	ConfigMaps Resource = "configmaps"
+	Secrets    Resource = "secrets"
+)
+
+// Ref names one stored object.
+type Ref struct {
+	Resource  Resource
+	Namespace string
+	Name      string
+}
+
+// String returns "configmaps/ns/name".
+func (r Ref) String() string { return string(r.Resource) + "/" + r.Namespace + "/" + r.Name }
+
+// Store is the on-disk home of ConfigMaps and Secrets. It is safe for
+// concurrent use.
+type Store struct {
+	root string
+
+	mu       sync.Mutex // serializes writes, so resourceVersion increases
+	watchers []func(Ref)
+}
+
+// Open returns the store rooted at dir (dirs.Dirs.Objects()), creating it.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("object store: %w", err)
+	}
+	return &Store{root: dir}, nil
+}
+
+// Watch registers fn to be called after every change (create, update,
+// delete) to a stored object. fn runs on the writer's goroutine after the
+// change is on disk and must not block for long.
+func (s *Store) Watch(fn func(Ref)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watchers = append(s.watchers, fn)
+}
+
+// ConfigMap returns the ConfigMap namespace/name, or a Kubernetes NotFound
+// error (apierrors.IsNotFound).
+func (s *Store) ConfigMap(namespace, name string) (*corev1.ConfigMap, error) {
+	cm := &corev1.ConfigMap{}
+	return cm, s.get(Ref{ConfigMaps, namespace, name}, cm)
+}
+
+// Secret returns the Secret namespace/name, or a Kubernetes NotFound error.
+func (s *Store) Secret(namespace, name string) (*corev1.Secret, error) {
+	sec := &corev1.Secret{}
+	return sec, s.get(Ref{Secrets, namespace, name}, sec)
+}
+
+// ConfigMaps lists the ConfigMaps of namespace ("" for all), by namespace
+// and name.
+func (s *Store) ConfigMaps(namespace string) ([]corev1.ConfigMap, error) {
+	return list[corev1.ConfigMap](s, ConfigMaps, namespace)
+}
+
+// Secrets lists the Secrets of namespace ("" for all), by namespace and name.
+func (s *Store) Secrets(namespace string) ([]corev1.Secret, error) {
+	return list[corev1.Secret](s, Secrets, namespace)
+}
+
+// PutConfigMap creates or replaces a ConfigMap. It returns the stored object
+// (with uid, creationTimestamp and resourceVersion set) and whether it was
+// created.
+func (s *Store) PutConfigMap(cm *corev1.ConfigMap) (*corev1.ConfigMap, bool, error) {
+	out := cm.DeepCopy()
+	out.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
+	created, err := s.put(Ref{ConfigMaps, out.Namespace, out.Name}, &out.ObjectMeta, out)
+	return out, created, err
+}
+
+// PutSecret creates or replaces a Secret. stringData is merged into data (a
+// stringData key wins), as the API server does, and the type defaults to
+// Opaque.
+func (s *Store) PutSecret(sec *corev1.Secret) (*corev1.Secret, bool, error) {
+	out := sec.DeepCopy()
+	out.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
+	if len(out.StringData) > 0 {
+		if out.Data == nil {
+			out.Data = map[string][]byte{}
+		}
+		for k, v := range out.StringData {
+			out.Data[k] = []byte(v)
+		}
+		out.StringData = nil
+	}
+	if out.Type == "" {
+		out.Type = corev1.SecretTypeOpaque
+	}
+	created, err := s.put(Ref{Secrets, out.Namespace, out.Name}, &out.ObjectMeta, out)
+	return out, created, err
+}
+
+// Delete removes an object; a missing one is a Kubernetes NotFound error.
+func (s *Store) Delete(ref Ref) error {
+	s.mu.Lock()
+	err := os.Remove(s.path(ref))
+	watchers := s.watchers
+	s.mu.Unlock()
+	if errors.Is(err, fs.ErrNotExist) {
+		return notFound(ref)
+	}
+	if err != nil {
+		return err
+	}
+	notify(watchers, ref)
+	return nil
+}
+
+func (s *Store) path(r Ref) string {
+	return filepath.Join(s.root, r.Namespace, string(r.Resource), r.Name+".json")
+}
+
+func (s *Store) get(ref Ref, into any) error {
+	b, err := os.ReadFile(s.path(ref))
+	if errors.Is(err, fs.ErrNotExist) {
+		return notFound(ref)
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, into); err != nil {
+		return fmt.Errorf("%s: %w", s.path(ref), err)
+	}
+	return nil
+}
+
+// put writes obj, whose metadata is meta, keeping the identity (uid,
+// creationTimestamp) of the object it replaces.
+func (s *Store) put(ref Ref, meta *metav1.ObjectMeta, obj any) (bool, error) {
+	if ref.Namespace == "" || ref.Name == "" {
+		return false, fmt.Errorf("%s: namespace and name are required", ref.Resource)
+	}
+	s.mu.Lock()
+	var old metav1.PartialObjectMetadata
+	created := false
+	switch err := s.get(ref, &old); {
+	case apierrors.IsNotFound(err):
+		created = true
+		meta.UID = types.UID(uuid.NewUUID())
+		meta.CreationTimestamp = metav1.NewTime(time.Now().Truncate(time.Second))
+	case err != nil:
+		s.mu.Unlock()
+		return false, err
+	default:
+		meta.UID = old.UID
+		meta.CreationTimestamp = old.CreationTimestamp
+	}
+	meta.ResourceVersion = strconv.FormatInt(time.Now().UnixNano(), 10)
+	err := s.write(ref, obj)
+	watchers := s.watchers
+	s.mu.Unlock()
+	if err != nil {
+		return false, err
+	}
+	notify(watchers, ref)
+	return created, nil
+}
+
+func (s *Store) write(ref Ref, obj any) error {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	p := s.path(ref)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	return renameio.WriteFile(p, b, 0o600)
+}
+
+func list[T any](s *Store, res Resource, namespace string) ([]T, error) {
+	namespaces := []string{namespace}
+	if namespace == "" {
+		entries, err := os.ReadDir(s.root)
+		if err != nil {
+			return nil, err
+		}
+		namespaces = namespaces[:0]
+		for _, e := range entries {
+			namespaces = append(namespaces, e.Name()) // ReadDir sorts
+		}
+	}
+	var out []T
+	for _, ns := range namespaces {
+		files, err := filepath.Glob(filepath.Join(s.root, ns, string(res), "*.json"))
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			var obj T
+			name := filepath.Base(f)
+			name = name[:len(name)-len(".json")]
+			if err := s.get(Ref{res, ns, name}, &obj); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue // deleted meanwhile
+				}
+				return nil, err
+			}
+			out = append(out, obj)
+		}
+	}
+	return out, nil
+}
+
+func notFound(r Ref) error {
+	return apierrors.NewNotFound(schema.GroupResource{Resource: string(r.Resource)}, r.Name)
+}
+
+func notify(watchers []func(Ref), ref Ref) {
+	for _, fn := range watchers {
+		fn(ref)
+	}
+}
