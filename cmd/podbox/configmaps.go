@@ -79,6 +79,8 @@ func applySecret(ctx context.Context, api typedSecrets, sec *corev1.Secret) (str
 	}
 	want := sec.DeepCopy()
 	objects.NormalizeSecret(want)
+	have = have.DeepCopy()
+	objects.NormalizeSecret(have) // a no-op for what the server stores
 	if sameMeta(&want.ObjectMeta, &have.ObjectMeta) &&
 		equality.Semantic.DeepEqual(want.Data, have.Data) &&
 		want.Type == have.Type &&
