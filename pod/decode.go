@@ -318,7 +318,7 @@ func unsupportedKind(gvk schema.GroupVersionKind, kinds Kinds) string {
 		msg = fmt.Sprintf("kind %s (%s) is not supported: podbox supports kinds %s (apiVersion v1)", gvk.Kind, gvk.GroupVersion().String(), kinds)
 	}
 	switch {
-	case gvk.Group == "" && kinds.has(corev1.SchemeGroupVersion.WithKind(gvk.Kind)):
+	case kinds.has(corev1.SchemeGroupVersion.WithKind(gvk.Kind)):
 		msg += `; set "apiVersion: v1"`
 	case gvk.Kind == "CronJob":
 		msg += "; to run its pod template, copy the metadata and spec of spec.jobTemplate.spec.template into a manifest with apiVersion: v1 and kind: Pod"

@@ -7,7 +7,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Process is what runs in a container: the image config merged with the
@@ -29,58 +28,64 @@ type Process struct {
 	User string
 }
 
+// Option adds to what MergeProcess knows.
+type Option func(*mergeOptions)
+
+type mergeOptions struct {
+	rt EnvRuntime
+}
+
+// WithRuntime gives MergeProcess what resolving env needs beyond the pod:
+// addresses, allocatable resources, ConfigMaps and Secrets (ContainerEnv).
+// Without it, references to ConfigMaps and Secrets cannot be resolved and
+// status fields read empty.
+func WithRuntime(rt EnvRuntime) Option {
+	return func(o *mergeOptions) { o.rt = rt }
+}
+
 // MergeProcess computes the process for container c of pod p from the image
 // config img, as the kubelet and container runtime together would:
 //
 //   - command replaces the image Entrypoint and drops the image Cmd; args
 //     replace the image Cmd; with neither, Entrypoint+Cmd run. An empty list
 //     counts as unset, as in Kubernetes.
-//   - env values are expanded: $(VAR) is replaced by an earlier-defined
-//     container env var or an image env var, $$ is a literal $, and a
-//     reference to an undefined variable is kept verbatim. command and args
-//     are expanded the same way with the final environment. The image's own
-//     Entrypoint and Cmd are never expanded. (The kubelet cannot see image
-//     ENV when expanding; podbox can, and lets references to it resolve.)
-//   - env valueFrom.fieldRef resolves metadata.name, metadata.namespace,
-//     metadata.uid, metadata.labels['k'], metadata.annotations['k'],
-//     spec.nodeName and spec.serviceAccountName from p; any other valueFrom,
-//     and envFrom, is an error naming the field: podbox does not resolve them
-//     yet, and silently dropping a variable would be worse.
+//   - the container's environment is made by ContainerEnv (envFrom, then
+//     env, with $(VAR) expansion and valueFrom resolved); the runtime then
+//     puts it over the image's environment, a container variable replacing
+//     an image variable of the same name in place.
+//   - command and args are expanded with the container's final environment:
+//     $(VAR) is replaced, $$ is a literal $, and a reference to an undefined
+//     variable is kept verbatim. As on a cluster, the image's environment is
+//     not visible to expansion (the kubelet never sees it), and the image's
+//     own Entrypoint and Cmd are never expanded.
 //
-// An empty resulting argv is an error, since there is nothing to execute.
-func MergeProcess(p *corev1.Pod, c *corev1.Container, img v1.Config) (Process, error) {
-	path := containerPath(p, c)
-
-	if len(c.EnvFrom) > 0 {
-		return Process{}, fmt.Errorf("container %q: %s is not supported yet", c.Name, path.Child("envFrom"))
+// An error from ContainerEnv is returned as it is (it is the message of the
+// kubelet's CreateContainerConfigError); an empty resulting argv is an
+// error, since there is nothing to execute.
+func MergeProcess(p *corev1.Pod, c *corev1.Container, img v1.Config, opts ...Option) (Process, error) {
+	var o mergeOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
-
+	cenv, err := containerEnv(p, c, o.rt)
+	if err != nil {
+		return Process{}, err
+	}
 	env := newEnvList()
 	for _, kv := range img.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		env.set(k, v)
 	}
-	for j, e := range c.Env {
-		val := e.Value
-		if e.ValueFrom != nil {
-			var err error
-			if val, err = resolveValueFrom(p, e.ValueFrom, path.Child("env").Index(j).Child("valueFrom")); err != nil {
-				return Process{}, fmt.Errorf("container %q: %w", c.Name, err)
-			}
-		} else {
-			// Only variables defined so far are visible, so order in the
-			// manifest matters, as on a cluster.
-			val = Expand(val, env.lookup)
-		}
-		env.set(e.Name, val)
+	for _, k := range cenv.names {
+		env.set(k, cenv.values[k])
 	}
 
 	var args []string
 	switch {
 	case len(c.Command) > 0:
-		args = append(expandAll(c.Command, env.lookup), expandAll(c.Args, env.lookup)...)
+		args = append(expandAll(c.Command, cenv.lookup), expandAll(c.Args, cenv.lookup)...)
 	case len(c.Args) > 0:
-		args = append(append([]string{}, img.Entrypoint...), expandAll(c.Args, env.lookup)...)
+		args = append(append([]string{}, img.Entrypoint...), expandAll(c.Args, cenv.lookup)...)
 	default:
 		args = append(append([]string{}, img.Entrypoint...), img.Cmd...)
 	}
@@ -96,46 +101,6 @@ func MergeProcess(p *corev1.Pod, c *corev1.Container, img v1.Config) (Process, e
 		cwd = "/"
 	}
 	return Process{Args: args, Env: env.list(), Cwd: cwd, User: user(p, c, img.User)}, nil
-}
-
-// containerPath returns spec.containers[i] or spec.initContainers[i] for c,
-// recognised by identity or else by name, for error messages.
-func containerPath(p *corev1.Pod, c *corev1.Container) *field.Path {
-	spec := field.NewPath("spec")
-	for _, l := range []struct {
-		name string
-		cs   []corev1.Container
-	}{{"containers", p.Spec.Containers}, {"initContainers", p.Spec.InitContainers}} {
-		for i := range l.cs {
-			if &l.cs[i] == c {
-				return spec.Child(l.name).Index(i)
-			}
-		}
-	}
-	for _, l := range []struct {
-		name string
-		cs   []corev1.Container
-	}{{"containers", p.Spec.Containers}, {"initContainers", p.Spec.InitContainers}} {
-		for i := range l.cs {
-			if l.cs[i].Name == c.Name {
-				return spec.Child(l.name).Index(i)
-			}
-		}
-	}
-	return spec.Child("containers").Key(c.Name)
-}
-
-// resolveValueFrom resolves the env sources that need nothing but the pod
-// object itself.
-func resolveValueFrom(p *corev1.Pod, vf *corev1.EnvVarSource, path *field.Path) (string, error) {
-	if f := vf.FieldRef; f != nil {
-		if v, ok := podField(p, f.FieldPath); ok {
-			return v, nil
-		}
-		return "", fmt.Errorf("%s: fieldRef fieldPath %q is not supported yet (supported: metadata.name, metadata.namespace, metadata.uid, metadata.labels['<key>'], metadata.annotations['<key>'], spec.nodeName, spec.serviceAccountName)",
-			path, f.FieldPath)
-	}
-	return "", fmt.Errorf("%s is not supported yet: podbox resolves env value and valueFrom.fieldRef only", path)
 }
 
 // podField returns the value of a downward-API field path that is fixed by

@@ -94,9 +94,11 @@ func validateSpec(s *corev1.PodSpec, path *field.Path) field.ErrorList {
 	names := sets.New[string]()
 	for i := range s.InitContainers {
 		errs = append(errs, validateContainer(&s.InitContainers[i], true, names, volumes, path.Child("initContainers").Index(i))...)
+		errs = append(errs, validateEnvSources(s, &s.InitContainers[i], path.Child("initContainers").Index(i))...)
 	}
 	for i := range s.Containers {
 		errs = append(errs, validateContainer(&s.Containers[i], false, names, volumes, path.Child("containers").Index(i))...)
+		errs = append(errs, validateEnvSources(s, &s.Containers[i], path.Child("containers").Index(i))...)
 	}
 	if len(s.EphemeralContainers) > 0 {
 		errs = append(errs, field.Forbidden(path.Child("ephemeralContainers"), "ephemeral containers cannot be set on creation"))
