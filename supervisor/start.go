@@ -317,8 +317,18 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	img := r.getImage(c.Name)
 	proc, err := r.process(c, img)
 	if err != nil {
-		r.waitingError(c.Name, "CreateContainerConfigError", err)
-		return nil
+		// A missing ConfigMap, Secret or key: retried until it appears.
+		r.configFailed(c, err)
+		if !r.isInit(c) {
+			go r.startWhenConfigured(c, img)
+			return nil
+		}
+		if err := r.retryConfig(c, img); err != nil {
+			return err
+		}
+		if proc, err = r.process(c, img); err != nil {
+			return err
+		}
 	}
 	r.mu.Lock()
 	cr, _ := r.container(c.Name)
@@ -433,7 +443,7 @@ func (r *runner) startWithLogs(name string, restart int32, live *liveContainer) 
 // process merges the image config with the container spec (Kubernetes
 // rules) and resolves the user the process runs as.
 func (r *runner) process(c *corev1.Container, img resolvedImage) (sandbox.Process, error) {
-	p, err := pod.MergeProcess(r.rec.Pod, c, img.image.Config)
+	p, err := pod.MergeProcess(r.rec.Pod, c, img.image.Config, pod.WithRuntime(r.envRuntime()))
 	if err != nil {
 		return sandbox.Process{}, err
 	}

@@ -71,6 +71,7 @@ type Images interface {
 type Supervisor struct {
 	opts        Options
 	pauseRootfs string
+	allocatableCache // this host's allocatable resources (env.go)
 
 	// events are the pods' Events; pullBackoff is the kubelet's image pull
 	// back-off, keyed by pod UID and image, crashBackoff its crash loop

@@ -4,8 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 const appManifest = `apiVersion: v1
@@ -74,5 +77,105 @@ func TestApplyBadConfigObjectCreatesNothing(t *testing.T) {
 	}
 	if len(cs.Actions()) != 0 {
 		t.Errorf("apply sent requests: %v", cs.Actions())
+	}
+}
+
+func configFixtures() *fake.Clientset {
+	old := metav1.NewTime(time.Now().Add(-5 * time.Minute))
+	return newFake(
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app-config", Namespace: "default", CreationTimestamp: old, Labels: map[string]string{"app": "web"}},
+			Data: map[string]string{"mode": "fast", "level": "3"}, BinaryData: map[string][]byte{"blob": {0, 1, 2}}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "team", CreationTimestamp: old}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "default", CreationTimestamp: old},
+			Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"password": []byte("hunter2"), "user": []byte("admin")}},
+	)
+}
+
+func TestGetConfigMapsAndSecrets(t *testing.T) {
+	cs := configFixtures()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get", "configmaps"}, "NAME         DATA   AGE\napp-config   3      5m\n"},
+		{[]string{"get", "cm", "-A"}, "NAMESPACE   NAME         DATA   AGE\ndefault     app-config   3      5m\nteam        other        0      5m\n"},
+		{[]string{"get", "secrets"}, "NAME   TYPE     DATA   AGE\ndb     Opaque   2      5m\n"},
+		{[]string{"get", "secret/db", "-o", "name"}, "secret/db\n"},
+		{[]string{"get", "cm", "-l", "app=web", "-o", "name"}, "configmap/app-config\n"},
+		{[]string{"get", "cm", "-l", "app=db", "-o", "name"}, ""},
+	} {
+		out, errOut, code := podbox(t, cs, "", tc.args...)
+		if code != 0 || out != tc.want {
+			t.Errorf("podbox %v = %d %q %q; want %q", tc.args, code, out, errOut, tc.want)
+		}
+	}
+	out, _, code := podbox(t, cs, "", "get", "configmap", "app-config", "-o", "yaml")
+	if code != 0 || !strings.Contains(out, "kind: ConfigMap\n") || !strings.Contains(out, "  mode: fast\n") {
+		t.Errorf("get -o yaml = %q", out)
+	}
+	_, errOut, code := podbox(t, cs, "", "get", "secret", "nope")
+	if code == 0 || errOut != "Error from server (NotFound): secrets \"nope\" not found\n" {
+		t.Errorf("get missing secret = %d %q", code, errOut)
+	}
+}
+
+func TestDescribeConfigMapAndSecret(t *testing.T) {
+	cs := configFixtures()
+	out, _, code := podbox(t, cs, "", "describe", "configmap", "app-config")
+	want := `Name:         app-config
+Namespace:    default
+Labels:       app=web
+Annotations:  <none>
+
+Data
+====
+level:
+----
+3
+
+mode:
+----
+fast
+
+
+BinaryData
+====
+blob: 3 bytes
+
+Events:  <none>
+`
+	if code != 0 || out != want {
+		t.Errorf("describe configmap =\n%s\nwant\n%s", out, want)
+	}
+	out, _, code = podbox(t, cs, "", "describe", "secret/db")
+	want = `Name:         db
+Namespace:    default
+Labels:       <none>
+Annotations:  <none>
+
+Type:  Opaque
+
+Data
+====
+password:  7 bytes
+user:      5 bytes
+`
+	if code != 0 || out != want {
+		t.Errorf("describe secret =\n%s\nwant\n%s", out, want)
+	}
+	if strings.Contains(out, "hunter2") || strings.Contains(out, "admin") {
+		t.Error("describe printed a secret value")
+	}
+}
+
+func TestDeleteConfigObjects(t *testing.T) {
+	cs := configFixtures()
+	out, errOut, code := podbox(t, cs, "", "delete", "configmap", "app-config", "nope")
+	if code == 0 || out != "configmap \"app-config\" deleted\n" || !strings.Contains(errOut, `configmaps "nope" not found`) {
+		t.Errorf("delete = %d %q %q", code, out, errOut)
+	}
+	out, _, code = podbox(t, cs, "", "delete", "secrets", "--all")
+	if code != 0 || out != "secret \"db\" deleted\n" {
+		t.Errorf("delete --all = %d %q", code, out)
 	}
 }

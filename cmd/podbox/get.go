@@ -49,6 +49,12 @@ func getCommand() *cli.Command {
 			if isEventsArg(c.Args().First()) {
 				return getEvents(c)
 			}
+			if res, names, ok, err := configArgs(c.Args().Slice()); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				return getConfigObjects(c, res, names)
+			}
 			opts, err := parseGetArgs(c)
 			if err != nil {
 				return err
