@@ -69,8 +69,8 @@ type Images interface {
 
 // Supervisor owns all pods of one user.
 type Supervisor struct {
-	opts        Options
-	pauseRootfs string
+	opts             Options
+	pauseRootfs      string
 	allocatableCache // this host's allocatable resources (env.go)
 
 	// events are the pods' Events; pullBackoff is the kubelet's image pull
