@@ -27,7 +27,9 @@ import (
 
 // Server is the HTTP face of a supervisor.
 type Server struct {
-	sup     *supervisor.Supervisor
+	sup *supervisor.Supervisor
+	// pods is sup, seen through what listing, watching and patching need.
+	pods    podStore
 	version Version
 	mux     *http.ServeMux
 }
@@ -40,7 +42,7 @@ type Version struct {
 
 // New returns a server for sup.
 func New(sup *supervisor.Supervisor, v Version) *Server {
-	s := &Server{sup: sup, version: v, mux: http.NewServeMux()}
+	s := &Server{sup: sup, pods: sup, version: v, mux: http.NewServeMux()}
 	const pods = "/api/v1/namespaces/{ns}/pods"
 	s.mux.HandleFunc("GET /version", s.getVersion)
 	s.mux.HandleFunc("GET /api/v1/pods", s.listPods)
@@ -48,6 +50,7 @@ func New(sup *supervisor.Supervisor, v Version) *Server {
 	s.mux.HandleFunc("POST "+pods, s.createPod)
 	s.mux.HandleFunc("GET "+pods+"/{name}", s.getPod)
 	s.mux.HandleFunc("DELETE "+pods+"/{name}", s.deletePod)
+	s.mux.HandleFunc("PATCH "+pods+"/{name}", s.patchPod)
 	s.mux.HandleFunc("GET "+pods+"/{name}/log", s.podLogs)
 	s.mux.HandleFunc("GET "+pods+"/{name}/exec", s.podExec)
 	s.mux.HandleFunc("POST "+pods+"/{name}/exec", s.podExec)
@@ -91,15 +94,6 @@ func (s *Server) getVersion(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.version)
 }
 
-func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
-	list := &corev1.PodList{Items: s.sup.List(r.PathValue("ns"))}
-	list.APIVersion, list.Kind = "v1", "PodList"
-	for i := range list.Items {
-		list.Items[i].APIVersion, list.Items[i].Kind = "", ""
-	}
-	writeJSON(w, http.StatusOK, list)
-}
-
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	list := &corev1.EventList{Items: s.sup.Events(r.PathValue("ns"))}
 	list.APIVersion, list.Kind = "v1", "EventList"
@@ -139,6 +133,16 @@ func (s *Server) createPod(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
+	if isWatch(r) {
+		// The older form of watching one pod: GET pods/NAME?watch=true.
+		filter, err := parseFilter(r, r.PathValue("name"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		s.watchPods(w, r, filter)
+		return
+	}
 	p, err := s.sup.Get(r.PathValue("ns"), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)

@@ -79,6 +79,9 @@ type Supervisor struct {
 	pullBackoff  *flowcontrol.Backoff
 	crashBackoff *flowcontrol.Backoff
 
+	// watch delivers pod changes to watchers and owns resource versions.
+	watch broadcaster
+
 	mu   sync.Mutex
 	pods map[string]*runner // by namespace/name
 }
@@ -117,6 +120,9 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 	s.reapOrphans(ctx, adoptable)
 	if err := s.openNetwork(); err != nil {
 		return nil, err
+	}
+	for _, rec := range records {
+		s.watch.seed(rvOf(rec.Pod))
 	}
 	for dir, rec := range records {
 		s.startRunner(dir, rec, adoptable[rec.SandboxID])
@@ -344,6 +350,7 @@ func (s *Supervisor) forget(r *runner) {
 	if s.pods[key] == r {
 		delete(s.pods, key)
 	}
+	r.publishDeleted()
 }
 
 func (s *Supervisor) runner(namespace, name string) (*runner, error) {
