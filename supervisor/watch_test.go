@@ -132,7 +132,7 @@ func TestWatchFromVersion(t *testing.T) {
 	s := watchSupervisor(t)
 	a := addPod(t, s, "default", "a") // rv 1
 	rv := s.ResourceVersion()
-	addPod(t, s, "default", "b")                              // rv 2
+	addPod(t, s, "default", "b")                               // rv 2
 	a.update(func(rec *podRecord) { rec.SandboxReady = true }) // rv 3
 
 	ch, err := s.Watch(t.Context(), "", rv)
@@ -157,7 +157,7 @@ func TestWatchTooOld(t *testing.T) {
 	s := watchSupervisor(t)
 	r := addPod(t, s, "default", "a")
 	for i := range historySize + 5 {
-		r.update(func(rec *podRecord) { rec.Message = string(rune('a' + i%26)) + time.Duration(i).String() })
+		r.update(func(rec *podRecord) { rec.Message = string(rune('a'+i%26)) + time.Duration(i).String() })
 	}
 	_, err := s.Watch(t.Context(), "", "1")
 	if !apierrors.IsResourceExpired(err) {
