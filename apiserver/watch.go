@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"podbox.dev/podbox/pod"
 	"podbox.dev/podbox/supervisor"
 )
 
@@ -31,23 +32,6 @@ type podStore interface {
 type podFilter struct {
 	labels labels.Selector
 	fields fields.Selector
-}
-
-// podFields are the fields a pod field selector may name: those the API
-// server supports for pods, with the values it derives from the pod.
-var podFields = map[string]func(*corev1.Pod) string{
-	"metadata.name":           func(p *corev1.Pod) string { return p.Name },
-	"metadata.namespace":      func(p *corev1.Pod) string { return p.Namespace },
-	"spec.nodeName":           func(p *corev1.Pod) string { return p.Spec.NodeName },
-	"spec.restartPolicy":      func(p *corev1.Pod) string { return string(p.Spec.RestartPolicy) },
-	"spec.schedulerName":      func(p *corev1.Pod) string { return p.Spec.SchedulerName },
-	"spec.serviceAccountName": func(p *corev1.Pod) string { return p.Spec.ServiceAccountName },
-	"spec.hostNetwork":        func(p *corev1.Pod) string { return fmt.Sprint(p.Spec.HostNetwork) },
-	"status.phase":            func(p *corev1.Pod) string { return string(p.Status.Phase) },
-	"status.podIP":            func(p *corev1.Pod) string { return p.Status.PodIP },
-	"status.nominatedNodeName": func(p *corev1.Pod) string {
-		return p.Status.NominatedNodeName
-	},
 }
 
 // parseFilter reads labelSelector and fieldSelector with apimachinery's
@@ -68,10 +52,8 @@ func parseFilter(r *http.Request, name string) (podFilter, error) {
 		if err != nil {
 			return f, apierrors.NewBadRequest(err.Error())
 		}
-		for _, req := range sel.Requirements() {
-			if podFields[req.Field] == nil {
-				return f, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", req.Field))
-			}
+		if err := pod.CheckFieldSelector(sel); err != nil {
+			return f, apierrors.NewBadRequest(err.Error())
 		}
 		f.fields = sel
 	}
@@ -85,11 +67,7 @@ func (f podFilter) matches(p *corev1.Pod) bool {
 	if p == nil || !f.labels.Matches(labels.Set(p.Labels)) {
 		return false
 	}
-	set := fields.Set{}
-	for k, v := range podFields {
-		set[k] = v(p)
-	}
-	return f.fields.Matches(set)
+	return f.fields.Matches(pod.Fields(p))
 }
 
 // listPods serves GET .../pods: the list, or with watch=true a stream of
