@@ -248,13 +248,19 @@ func loadPods(files []string, stdin io.Reader, namespace string, explicit, recur
 const lastAppliedAnnotation = corev1.LastAppliedConfigAnnotation
 
 // lastApplied is a manifest as kubectl keeps it in the annotation: compact
-// JSON of the object as written, without the annotation itself.
+// JSON of the object as written, without the annotation itself. What only
+// the server sets (status, uid, resourceVersion, timestamps) is left out, so
+// that `get -o yaml | apply -f -` settles instead of changing the annotation
+// on every round.
 func lastApplied(p *corev1.Pod) ([]byte, error) {
 	c := p.DeepCopy()
 	delete(c.Annotations, lastAppliedAnnotation)
 	if len(c.Annotations) == 0 {
 		c.Annotations = nil
 	}
+	c.Status = corev1.PodStatus{}
+	c.UID, c.ResourceVersion, c.Generation, c.ManagedFields = "", "", 0, nil
+	c.CreationTimestamp, c.DeletionTimestamp, c.DeletionGracePeriodSeconds = metav1.Time{}, nil, nil
 	c.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
 	b, err := json.Marshal(c)
 	if err != nil {

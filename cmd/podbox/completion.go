@@ -141,6 +141,15 @@ func completePods(c *cli.Context) {
 	}
 }
 
+// completeApp offers the commands.
+func completeApp(c *cli.Context) {
+	for _, cmd := range c.App.Commands {
+		if !cmd.Hidden {
+			fmt.Fprintln(c.App.Writer, cmd.Name)
+		}
+	}
+}
+
 // completeGet offers the resource types first, then pod names.
 func completeGet(c *cli.Context) {
 	args := rawArgs(c)
@@ -149,7 +158,7 @@ func completeGet(c *cli.Context) {
 		suggestFlags(c.App.Writer, c.Command, words[len(words)-1])
 		return
 	}
-	if firstPositional(c.Command, words) == "" {
+	if !hasPositional(c.Command, words) {
 		for _, t := range []string{"all", "events", "pods"} {
 			fmt.Fprintln(c.App.Writer, t)
 		}
@@ -176,6 +185,11 @@ func suggestFlags(w io.Writer, cmd *cli.Command, prefix string) {
 	for _, o := range out {
 		fmt.Fprintln(w, o)
 	}
+}
+
+// hasPositional reports whether words hold an argument other than flags.
+func hasPositional(cmd *cli.Command, words []string) bool {
+	return firstPositional(cmd, words) != "" || slices.ContainsFunc(words, func(w string) bool { return checkPodType(w) == nil })
 }
 
 // firstPositional finds the first argument that is not a flag or a flag's

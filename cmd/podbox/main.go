@@ -80,12 +80,13 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Description: "podbox is driven like kubectl: apply manifests with `podbox apply -f pod.yaml`,\n" +
 			"then use get, logs, exec and delete. A supervisor is started in the background\n" +
 			"the first time a command needs it.",
-		Commands:             withPodCompletion(kubectlStyle(commands())),
+		Commands:             withExamples(withPodCompletion(kubectlStyle(commands())), ""),
 		Reader:               stdin,
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		HideVersion:          true,
 		EnableBashCompletion: true,
+		BashComplete:         completeApp,
 		// Errors are printed once, by run, in kubectl's format; urfave's own
 		// handler would print them a second time and call os.Exit itself.
 		ExitErrHandler: func(*cli.Context, error) {},

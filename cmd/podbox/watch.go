@@ -19,32 +19,32 @@ import (
 // ends the watch. The watch continues from the list's resource version, so
 // no change between the two is lost.
 func watchGet(ctx context.Context, pods typedcorev1.PodsGetter, opts getOptions, stdout, stderr io.Writer, now func() time.Time) error {
-	found, rv, failed, err := fetchPods(ctx, pods, opts, stderr)
+	// One pod by name is listed and watched with a field selector, as
+	// kubectl does, so the watch continues from the list's version.
+	listOpts := opts
+	if len(opts.names) == 1 {
+		listOpts.names = nil
+		listOpts.fieldSelector = fields.AndSelectors(opts.fieldSelector, fields.OneTermEqualSelector("metadata.name", opts.names[0]))
+	}
+	found, rv, _, err := fetchPods(ctx, pods, listOpts, stderr)
 	if err != nil {
 		return err
 	}
-	if failed {
-		return errReported
+	if len(opts.names) == 1 && len(found) == 0 {
+		return apierrors.NewNotFound(corev1.Resource("pods"), opts.names[0])
 	}
 	if err := sortPods(found, opts.sortBy); err != nil {
 		return err
 	}
 	p := &watchPrinter{w: stdout, opts: opts}
-	if len(opts.names) == 1 && len(found) == 1 {
-		rv = found[0].ResourceVersion
-	}
 	if !opts.watchOnly {
 		if err := p.print(watch.Added, found, now()); err != nil {
 			return err
 		}
 	}
 
-	lo := opts.listOptions()
+	lo := listOpts.listOptions()
 	lo.ResourceVersion = rv
-	if len(opts.names) == 1 {
-		byName := fields.OneTermEqualSelector("metadata.name", opts.names[0])
-		lo.FieldSelector = fields.AndSelectors(opts.fieldSelector, byName).String()
-	}
 	w, err := pods.Pods(opts.listNamespace()).Watch(ctx, lo)
 	if err != nil {
 		return err
@@ -62,7 +62,7 @@ func watchGet(ctx context.Context, pods typedcorev1.PodsGetter, opts getOptions,
 				return apierrors.FromObject(ev.Object)
 			}
 			pod, ok := ev.Object.(*corev1.Pod)
-			if !ok || !opts.matches(pod) || (len(opts.names) == 1 && pod.Name != opts.names[0]) {
+			if !ok || !listOpts.matches(pod) {
 				continue
 			}
 			if err := p.print(ev.Type, []corev1.Pod{*pod}, now()); err != nil {
