@@ -90,15 +90,20 @@ func applyPatch(cur *corev1.Pod, pt types.PatchType, patch []byte) (*corev1.Pod,
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the patch could not be applied: %v", err))
 	}
-	var want corev1.Pod
+	var want, was corev1.Pod
 	if err := json.Unmarshal(patched, &want); err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the patched pod is not a valid Pod: %v", err))
+	}
+	// Compared with the pod as it went through JSON too, which keeps
+	// timestamps to the second only.
+	if err := json.Unmarshal(original, &was); err != nil {
+		return nil, apierrors.NewInternalError(err)
 	}
 	if rv := want.ResourceVersion; rv != "" && rv != cur.ResourceVersion {
 		return nil, apierrors.NewConflict(podsResource, cur.Name,
 			fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again"))
 	}
-	if errs := checkUpdate(cur, &want); len(errs) > 0 {
+	if errs := checkUpdate(&was, &want); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(podKind, cur.Name, errs)
 	}
 	return &want, nil

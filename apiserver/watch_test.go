@@ -107,7 +107,9 @@ func (f *fakePods) UpdateMetadata(ns, name string, change func(*corev1.Pod) (*co
 
 func testPod(ns, name string, phase corev1.PodPhase, labels map[string]string) *corev1.Pod {
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(name + "-uid"), Labels: labels, ResourceVersion: "1"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(name + "-uid"), Labels: labels, ResourceVersion: "1",
+			// Sub-second precision, as the supervisor's timestamps have.
+			CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 123456789, time.UTC))},
 		Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyAlways, Containers: []corev1.Container{{Name: "app", Image: "busybox"}}},
 		Status:     corev1.PodStatus{Phase: phase, PodIP: "10.88.0." + string(rune('0'+len(name)))},
 	}
