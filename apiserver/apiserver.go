@@ -167,6 +167,10 @@ func (s *Server) deletePod(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.GracePeriodSeconds = &n
 	}
+	if err := s.checkPreconditions(r.PathValue("ns"), r.PathValue("name"), opts.Preconditions); err != nil {
+		writeError(w, err)
+		return
+	}
 	p, err := s.sup.Delete(r.PathValue("ns"), r.PathValue("name"), opts.GracePeriodSeconds)
 	if err != nil {
 		writeError(w, err)

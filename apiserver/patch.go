@@ -132,3 +132,25 @@ func fixedMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
 	m.Labels, m.Annotations, m.ResourceVersion, m.ManagedFields = nil, nil, "", nil
 	return m
 }
+
+// checkPreconditions refuses a deletion meant for another incarnation of the
+// pod (apply deletes the pod it read by UID, so it never deletes a newer one
+// of the same name) or another version of it.
+func (s *Server) checkPreconditions(ns, name string, pre *metav1.Preconditions) error {
+	if pre == nil || (pre.UID == nil && pre.ResourceVersion == nil) {
+		return nil
+	}
+	p, err := s.pods.Get(ns, name)
+	if err != nil {
+		return err
+	}
+	if pre.UID != nil && *pre.UID != p.UID {
+		return apierrors.NewConflict(podsResource, name,
+			fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", *pre.UID, p.UID))
+	}
+	if pre.ResourceVersion != nil && *pre.ResourceVersion != p.ResourceVersion {
+		return apierrors.NewConflict(podsResource, name,
+			fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *pre.ResourceVersion, p.ResourceVersion))
+	}
+	return nil
+}

@@ -110,8 +110,8 @@ func testPod(ns, name string, phase corev1.PodPhase, labels map[string]string) *
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(name + "-uid"), Labels: labels, ResourceVersion: "1",
 			// Sub-second precision, as the supervisor's timestamps have.
 			CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 123456789, time.UTC))},
-		Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyAlways, Containers: []corev1.Container{{Name: "app", Image: "busybox"}}},
-		Status:     corev1.PodStatus{Phase: phase, PodIP: "10.88.0." + string(rune('0'+len(name)))},
+		Spec:   corev1.PodSpec{RestartPolicy: corev1.RestartPolicyAlways, Containers: []corev1.Container{{Name: "app", Image: "busybox"}}},
+		Status: corev1.PodStatus{Phase: phase, PodIP: "10.88.0." + string(rune('0'+len(name)))},
 	}
 }
 
@@ -309,5 +309,24 @@ func TestPatchMetadata(t *testing.T) {
 	_, err = pods.Patch(t.Context(), "web", types.ApplyPatchType, []byte(`{}`), metav1.PatchOptions{FieldManager: "x"})
 	if !apierrors.IsUnsupportedMediaType(err) {
 		t.Errorf("server-side apply: %v", err)
+	}
+}
+
+func TestDeletePreconditions(t *testing.T) {
+	s := &Server{pods: newFakePods(testPod("default", "web", corev1.PodRunning, nil))}
+	other, same := types.UID("other"), types.UID("web-uid")
+	err := s.checkPreconditions("default", "web", &metav1.Preconditions{UID: &other})
+	if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "Precondition failed: UID in precondition: other, UID in object meta: web-uid") {
+		t.Errorf("another UID: %v", err)
+	}
+	if err := s.checkPreconditions("default", "web", &metav1.Preconditions{UID: &same}); err != nil {
+		t.Errorf("the same UID: %v", err)
+	}
+	stale := "0"
+	if err := s.checkPreconditions("default", "web", &metav1.Preconditions{ResourceVersion: &stale}); !apierrors.IsConflict(err) {
+		t.Errorf("another version: %v", err)
+	}
+	if err := s.checkPreconditions("default", "gone", &metav1.Preconditions{UID: &same}); !apierrors.IsNotFound(err) {
+		t.Errorf("missing pod: %v", err)
 	}
 }

@@ -428,12 +428,3 @@ func sameSpec(want, have *corev1.Pod) bool {
 	}
 	return equality.Semantic.DeepEqual(w.Spec, h.Spec)
 }
-
-// namespaceArg is the " -n NS" a suggested command needs outside the default
-// namespace.
-func namespaceArg(ns string) string {
-	if ns == "" || ns == metav1.NamespaceDefault {
-		return ""
-	}
-	return " -n " + ns
-}
