@@ -28,7 +28,9 @@ import (
 
 // Server is the HTTP face of a supervisor.
 type Server struct {
-	sup     *supervisor.Supervisor
+	sup *supervisor.Supervisor
+	// pods is sup, seen through what listing, watching and patching need.
+	pods    podStore
 	version Version
 	mux     *http.ServeMux
 	objects *objects.Store // ConfigMaps and Secrets; nil serves none
@@ -42,7 +44,7 @@ type Version struct {
 
 // New returns a server for sup.
 func New(sup *supervisor.Supervisor, v Version, opts ...Option) *Server {
-	s := &Server{sup: sup, version: v, mux: http.NewServeMux()}
+	s := &Server{sup: sup, pods: sup, version: v, mux: http.NewServeMux()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -54,6 +56,7 @@ func New(sup *supervisor.Supervisor, v Version, opts ...Option) *Server {
 	s.mux.HandleFunc("POST "+pods, s.createPod)
 	s.mux.HandleFunc("GET "+pods+"/{name}", s.getPod)
 	s.mux.HandleFunc("DELETE "+pods+"/{name}", s.deletePod)
+	s.mux.HandleFunc("PATCH "+pods+"/{name}", s.patchPod)
 	s.mux.HandleFunc("GET "+pods+"/{name}/log", s.podLogs)
 	s.mux.HandleFunc("GET "+pods+"/{name}/exec", s.podExec)
 	s.mux.HandleFunc("POST "+pods+"/{name}/exec", s.podExec)
@@ -97,15 +100,6 @@ func (s *Server) getVersion(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.version)
 }
 
-func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
-	list := &corev1.PodList{Items: s.sup.List(r.PathValue("ns"))}
-	list.APIVersion, list.Kind = "v1", "PodList"
-	for i := range list.Items {
-		list.Items[i].APIVersion, list.Items[i].Kind = "", ""
-	}
-	writeJSON(w, http.StatusOK, list)
-}
-
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	list := &corev1.EventList{Items: s.sup.Events(r.PathValue("ns"))}
 	list.APIVersion, list.Kind = "v1", "EventList"
@@ -145,6 +139,16 @@ func (s *Server) createPod(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
+	if isWatch(r) {
+		// The older form of watching one pod: GET pods/NAME?watch=true.
+		filter, err := parseFilter(r, r.PathValue("name"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		s.watchPods(w, r, filter)
+		return
+	}
 	p, err := s.sup.Get(r.PathValue("ns"), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
@@ -168,6 +172,10 @@ func (s *Server) deletePod(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		opts.GracePeriodSeconds = &n
+	}
+	if err := s.checkPreconditions(r.PathValue("ns"), r.PathValue("name"), opts.Preconditions); err != nil {
+		writeError(w, err)
+		return
 	}
 	p, err := s.sup.Delete(r.PathValue("ns"), r.PathValue("name"), opts.GracePeriodSeconds)
 	if err != nil {

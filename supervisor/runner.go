@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"podbox.dev/podbox/image"
 	"podbox.dev/podbox/probes"
@@ -49,6 +50,11 @@ type runner struct {
 	// killAtChanged is closed (and replaced) whenever it moves.
 	killAt        time.Time
 	killAtChanged chan struct{}
+	// lastPublished is the pod as last announced to watchers (watch.go);
+	// deletedPublished is set once its deletion was announced, after which
+	// nothing more is.
+	lastPublished    *corev1.Pod
+	deletedPublished bool
 }
 
 // resolvedImage is a container's image and its unpacked tree.
@@ -117,16 +123,25 @@ func (r *runner) update(change func(rec *podRecord)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	change(r.rec)
+	r.commitLocked(watch.Modified)
+}
+
+// commitLocked recomputes phase and conditions, announces the change to
+// watchers and persists the record. The caller holds r.mu.
+func (r *runner) commitLocked(t watch.EventType) {
 	r.refreshLocked()
+	r.publishLocked(t)
 	if err := r.rec.save(r.dir); err != nil {
 		r.sup.opts.Log.Error("persist pod record", "pod", r.name, "err", err)
 	}
 }
 
+// save persists a new pod's first record and announces the pod.
 func (r *runner) save() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.refreshLocked()
+	r.publishLocked(watch.Added)
 	return r.rec.save(r.dir)
 }
 
@@ -147,6 +162,10 @@ func (r *runner) refreshLocked() {
 func (r *runner) object() *corev1.Pod {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.objectLocked()
+}
+
+func (r *runner) objectLocked() *corev1.Pod {
 	p := r.rec.Pod.DeepCopy()
 	p.Status = corev1.PodStatus{
 		Phase:             r.rec.Phase,

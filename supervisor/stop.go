@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
 // minGrace is the kubelet's floor between the stop signal and SIGKILL.
@@ -44,6 +45,8 @@ func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 	if grace == 0 {
 		r.mu.Lock()
 		r.forced = true
+		// Gone from the API at once, as a pod deleted with grace 0 is.
+		r.publishLocked(watch.Deleted)
 		r.mu.Unlock()
 	}
 	r.setKillDeadline(grace)

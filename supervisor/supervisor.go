@@ -80,6 +80,9 @@ type Supervisor struct {
 	pullBackoff  *flowcontrol.Backoff
 	crashBackoff *flowcontrol.Backoff
 
+	// watch delivers pod changes to watchers and owns resource versions.
+	watch broadcaster
+
 	mu   sync.Mutex
 	pods map[string]*runner // by namespace/name
 }
@@ -118,6 +121,9 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 	s.reapOrphans(ctx, adoptable)
 	if err := s.openNetwork(); err != nil {
 		return nil, err
+	}
+	for _, rec := range records {
+		s.watch.seed(rvOf(rec.Pod))
 	}
 	for dir, rec := range records {
 		s.startRunner(dir, rec, adoptable[rec.SandboxID])
@@ -345,6 +351,7 @@ func (s *Supervisor) forget(r *runner) {
 	if s.pods[key] == r {
 		delete(s.pods, key)
 	}
+	r.publishDeleted()
 }
 
 func (s *Supervisor) runner(namespace, name string) (*runner, error) {

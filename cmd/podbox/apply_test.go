@@ -55,7 +55,7 @@ func TestReadManifestsDirectory(t *testing.T) {
 		"sub/d.yaml":    "not recursed into",
 		"z.yaml.backup": "ignored",
 	})
-	got, err := readManifests([]string{dir, filepath.Join(dir, "notes.txt"), "-"}, strings.NewReader("stdin"))
+	got, err := readManifests([]string{dir, filepath.Join(dir, "notes.txt"), "-"}, strings.NewReader("stdin"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,23 +152,87 @@ func TestApplyNamespace(t *testing.T) {
 	}
 }
 
-func TestApplyUnchangedAndChanged(t *testing.T) {
+func TestApplyUnchangedConfiguredReplaced(t *testing.T) {
 	cs := newFake()
 	if _, stderr, code := podbox(t, cs, podManifest("web", "nginx:1.27"), "apply", "-f", "-"); code != 0 {
 		t.Fatalf("first apply: %s", stderr)
 	}
+	first, _ := cs.CoreV1().Pods("default").Get(t.Context(), "web", metav1.GetOptions{})
+	if !strings.Contains(first.Annotations[corev1.LastAppliedConfigAnnotation], `"image":"nginx:1.27"`) {
+		t.Errorf("last-applied annotation: %q", first.Annotations[corev1.LastAppliedConfigAnnotation])
+	}
 	stdout, stderr, code := podbox(t, cs, podManifest("web", "nginx:1.27"), "apply", "-f", "-")
-	if code != 0 || stdout != "pod/web unchanged\n" {
+	if code != 0 || stdout != "pod/web unchanged\n" || stderr != "" {
 		t.Errorf("reapply: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	stdout, stderr, code = podbox(t, cs, podManifest("web", "nginx:1.28")+"---\n"+podManifest("other", "nginx"), "apply", "-f", "-")
-	wantErr := "error: pod/web: the pod spec changed; podbox cannot update a pod in place yet: delete it first (podbox delete pod web)\n"
-	if code != 1 || stderr != wantErr {
-		t.Errorf("changed spec: exit %d, stderr %q, want %q", code, stderr, wantErr)
+
+	// A label added by hand survives apply; one the manifest adds is set:
+	// configured in place, same pod.
+	if _, stderr, code := podbox(t, cs, "", "label", "pods", "web", "owner=me"); code != 0 {
+		t.Fatal(stderr)
 	}
-	// The other pod is still applied, as kubectl carries on past one failure.
-	if stdout != "pod/other created\n" {
-		t.Errorf("stdout = %q", stdout)
+	labelled := strings.Replace(podManifest("web", "nginx:1.27"), "  name: web\n", "  name: web\n  labels:\n    app: web\n", 1)
+	stdout, stderr, code = podbox(t, cs, labelled, "apply", "-f", "-")
+	if code != 0 || stdout != "pod/web configured\n" || stderr != "" {
+		t.Errorf("label change: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	p, _ := cs.CoreV1().Pods("default").Get(t.Context(), "web", metav1.GetOptions{})
+	if p.UID != first.UID || p.Labels["app"] != "web" || p.Labels["owner"] != "me" {
+		t.Errorf("after configure: uid %s (was %s), labels %v", p.UID, first.UID, p.Labels)
+	}
+	// Dropping the label from the manifest removes it; the hand-made one stays.
+	stdout, _, _ = podbox(t, cs, podManifest("web", "nginx:1.27"), "apply", "-f", "-")
+	p, _ = cs.CoreV1().Pods("default").Get(t.Context(), "web", metav1.GetOptions{})
+	if stdout != "pod/web configured\n" || p.Labels["app"] != "" || p.Labels["owner"] != "me" {
+		t.Errorf("label removal: %q, labels %v", stdout, p.Labels)
+	}
+
+	// A changed spec replaces the pod and says so; the other pod is applied too.
+	stdout, stderr, code = podbox(t, cs, podManifest("web", "nginx:1.28")+"---\n"+podManifest("other", "nginx"), "apply", "-f", "-")
+	if code != 0 || stdout != "pod/web configured\npod/other created\n" || !strings.HasPrefix(stderr, "Warning: pod/web was replaced:") {
+		t.Errorf("changed spec: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	p, _ = cs.CoreV1().Pods("default").Get(t.Context(), "web", metav1.GetOptions{})
+	if p.Spec.Containers[0].Image != "nginx:1.28" {
+		t.Errorf("not replaced: %s", p.Spec.Containers[0].Image)
+	}
+}
+
+func TestCreate(t *testing.T) {
+	cs := newFake()
+	stdout, stderr, code := podbox(t, cs, podManifest("web", "nginx"), "create", "-f", "-")
+	if code != 0 || stdout != "pod/web created\n" || stderr != "" {
+		t.Errorf("create: %d %q %q", code, stdout, stderr)
+	}
+	p, _ := cs.CoreV1().Pods("default").Get(t.Context(), "web", metav1.GetOptions{})
+	if _, ok := p.Annotations[corev1.LastAppliedConfigAnnotation]; ok {
+		t.Error("create without --save-config kept the manifest")
+	}
+	stdout, stderr, code = podbox(t, cs, podManifest("web", "nginx")+"---\n"+podManifest("db", "nginx"), "create", "-f", "-")
+	if code != 1 || stdout != "pod/db created\n" || stderr != "Error from server (AlreadyExists): pods \"web\" already exists\n" {
+		t.Errorf("create existing: %d %q %q", code, stdout, stderr)
+	}
+	// apply over a created pod warns about the missing annotation, as kubectl.
+	_, stderr, _ = podbox(t, cs, podManifest("web", "nginx"), "apply", "-f", "-")
+	if !strings.Contains(stderr, "Warning: resource pods/web is missing the kubectl.kubernetes.io/last-applied-configuration annotation") {
+		t.Errorf("apply over create: %q", stderr)
+	}
+}
+
+func TestApplyRecursive(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"a.yaml":       podManifest("a", "nginx"),
+		"sub/b.yaml":   podManifest("b", "nginx"),
+		"sub/x/c.json": `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"c"},"spec":{"containers":[{"name":"m","image":"nginx"}]}}`,
+	})
+	cs := newFake()
+	stdout, _, _ := podbox(t, cs, "", "apply", "-f", dir)
+	if stdout != "pod/a created\n" {
+		t.Errorf("without -R: %q", stdout)
+	}
+	stdout, _, _ = podbox(t, cs, "", "apply", "-R", "-f", dir)
+	if stdout != "pod/a unchanged\npod/b created\npod/c created\n" {
+		t.Errorf("with -R: %q", stdout)
 	}
 }
 

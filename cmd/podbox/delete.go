@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 )
@@ -30,10 +31,16 @@ func deleteCommand() *cli.Command {
 			"Examples:\n" +
 			"  podbox delete pod web\n" +
 			"  podbox delete pods web db --grace-period=5\n" +
-			"  podbox delete pods --all --now",
+			"  podbox delete pods --all --now\n" +
+			"  podbox delete -f pod.yaml\n" +
+			"  podbox delete pods -l 'app in (web,api)' --wait=false",
 		Flags: []cli.Flag{
 			namespaceFlag(),
 			&cli.BoolFlag{Name: "all", Usage: "delete every pod in the namespace"},
+			&cli.StringSliceFlag{Name: "filename", Aliases: []string{"f"}, Usage: "delete the pods described in a manifest file, a directory, or - for stdin (repeatable)"},
+			&cli.BoolFlag{Name: "recursive", Aliases: []string{"R"}, Usage: "read the directories given with -f and their subdirectories"},
+			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "delete the pods whose labels match this selector"},
+			&cli.BoolFlag{Name: "ignore-not-found", Usage: "treat a pod that does not exist as deleted"},
 			&cli.IntFlag{Name: "grace-period", Value: -1, Usage: "seconds a pod gets to stop; -1 uses the pod's terminationGracePeriodSeconds, 0 only with --force"},
 			&cli.BoolFlag{Name: "now", Usage: "give pods one second to stop (--grace-period=1)"},
 			&cli.BoolFlag{Name: "force", Usage: "with --grace-period=0, remove pods at once without waiting for them to stop"},
@@ -64,7 +71,12 @@ func deleteCommand() *cli.Command {
 type deleteOptions struct {
 	namespace string
 	names     []string
+	// manifests are pods named by -f, each in its own namespace.
+	manifests []podRef
+	selector  labels.Selector
 	all       bool
+	// ignoreNotFound makes a missing pod no error.
+	ignoreNotFound bool
 	// grace is the grace period to send, or -1 to let the pod's own apply.
 	grace   int64
 	force   bool
@@ -80,6 +92,26 @@ func parseDeleteArgs(c *cli.Context) (deleteOptions, error) {
 		force:     c.Bool("force"),
 		wait:      c.Bool("wait"),
 		timeout:   c.Duration("timeout"),
+
+		ignoreNotFound: c.Bool("ignore-not-found"),
+	}
+	sel, err := selectorFlag(c)
+	if err != nil {
+		return opts, err
+	}
+	opts.selector = sel
+	if files := c.StringSlice("filename"); len(files) > 0 {
+		if c.NArg() > 0 || opts.all || !sel.Empty() {
+			return opts, fmt.Errorf("-f cannot be given together with names, --all or a selector")
+		}
+		set, err := loadObjects(files, c.App.Reader, opts.namespace, c.IsSet("namespace"), c.Bool("recursive"))
+		if err != nil {
+			return opts, err
+		}
+		for _, a := range set.pods {
+			opts.manifests = append(opts.manifests, podRef{a.pod.Namespace, a.pod.Name})
+		}
+		return opts, opts.graceRules(c.Bool("now"))
 	}
 	if c.NArg() == 0 {
 		return opts, usageErrorf(c, "You must provide one or more resources by argument or filename.\nExample resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n   'pods my-pod'\n   'pods/my-pod'")
@@ -88,20 +120,29 @@ func parseDeleteArgs(c *cli.Context) (deleteOptions, error) {
 	if err != nil {
 		return opts, err
 	}
+	selected := opts.all || !sel.Empty()
 	switch {
-	case opts.all && len(names) > 0:
-		return opts, fmt.Errorf("names cannot be given together with --all")
-	case !opts.all && len(names) == 0:
+	case selected && len(names) > 0:
+		return opts, fmt.Errorf("names cannot be given together with --all or a selector")
+	case !selected && len(names) == 0:
 		return opts, fmt.Errorf("resource(s) were provided, but no name was specified")
 	}
 	opts.names = names
+	return opts, opts.graceRules(c.Bool("now"))
+}
+
+// podRef names a pod in a namespace.
+type podRef struct{ namespace, name string }
+
+// graceRules applies --now and --force to the grace period.
+func (opts *deleteOptions) graceRules(now bool) error {
 	// kubectl's rules, kept so that muscle memory does the same thing:
 	// --now is a one second grace period; a zero grace period needs --force
 	// (otherwise it is quietly one second, as a guard against losing data);
 	// --force alone means zero.
-	if c.Bool("now") {
+	if now {
 		if opts.grace != -1 {
-			return opts, fmt.Errorf("--now and --grace-period cannot be specified together")
+			return fmt.Errorf("--now and --grace-period cannot be specified together")
 		}
 		opts.grace = 1
 	}
@@ -111,25 +152,33 @@ func parseDeleteArgs(c *cli.Context) (deleteOptions, error) {
 	if opts.force && opts.grace < 0 {
 		opts.grace = 0
 	}
-	return opts, nil
+	return nil
 }
 
 // runDelete deletes the named pods (all pods with --all), then waits for each
 // to be gone, printing `pod "NAME" deleted` per pod. A pod that cannot be
 // deleted is reported and the others are still deleted.
 func runDelete(ctx context.Context, pods typedcorev1.PodsGetter, opts deleteOptions, stdout, stderr io.Writer, poll time.Duration) error {
-	api := pods.Pods(opts.namespace)
-	names := opts.names
-	if opts.all {
-		list, err := api.List(ctx, metav1.ListOptions{})
+	targets := opts.manifests
+	for _, n := range opts.names {
+		targets = append(targets, podRef{opts.namespace, n})
+	}
+	if opts.all || (opts.selector != nil && !opts.selector.Empty()) {
+		sel := opts.selector
+		if sel == nil {
+			sel = labels.Everything()
+		}
+		list, err := pods.Pods(opts.namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 		if err != nil {
 			return err
 		}
 		for _, p := range list.Items {
-			names = append(names, p.Name)
+			if sel.Matches(labels.Set(p.Labels)) {
+				targets = append(targets, podRef{p.Namespace, p.Name})
+			}
 		}
-		if len(names) == 0 {
-			fmt.Fprintf(stderr, "No resources found\n")
+		if len(targets) == 0 {
+			noResources(stderr, opts.namespace)
 			return nil
 		}
 	}
@@ -147,22 +196,26 @@ func runDelete(ctx context.Context, pods typedcorev1.PodsGetter, opts deleteOpti
 	// Every deletion is requested before waiting on any, so the pods stop
 	// in parallel and the wait is that of the slowest, not their sum.
 	type pending struct {
-		name string
-		uid  types.UID
+		podRef
+		uid types.UID
 	}
 	var issued []pending
 	failed := false
-	for _, name := range names {
-		p, err := api.Get(ctx, name, metav1.GetOptions{})
+	for _, t := range targets {
+		api := pods.Pods(t.namespace)
+		p, err := api.Get(ctx, t.name, metav1.GetOptions{})
 		if err == nil {
-			err = api.Delete(ctx, name, del)
+			err = api.Delete(ctx, t.name, del)
+		}
+		if apierrors.IsNotFound(err) && opts.ignoreNotFound {
+			continue
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, errorMessage(err))
 			failed = true
 			continue
 		}
-		issued = append(issued, pending{name, p.UID})
+		issued = append(issued, pending{t, p.UID})
 	}
 
 	if opts.wait && opts.timeout > 0 {
@@ -172,7 +225,7 @@ func runDelete(ctx context.Context, pods typedcorev1.PodsGetter, opts deleteOpti
 	}
 	for _, p := range issued {
 		if opts.wait {
-			if err := waitGone(ctx, api, p.name, p.uid, poll); err != nil {
+			if err := waitGone(ctx, pods.Pods(p.namespace), p.name, p.uid, poll); err != nil {
 				if errors.Is(err, context.DeadlineExceeded) {
 					err = fmt.Errorf("timed out waiting for the condition on pods/%s", p.name)
 				}

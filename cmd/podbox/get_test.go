@@ -55,7 +55,7 @@ team        api    1/1     Running             0          3m
 	}
 
 	sel, _ := labels.Parse("app=web")
-	out, _, _ = runGetFixture(t, getOptions{output: "name", selector: sel})
+	out, _, _ = runGetFixture(t, getOptions{print: printSpec{format: "name"}, selector: sel})
 	if out != "pod/web\n" {
 		t.Errorf("-l app=web -o name: got %q", out)
 	}
@@ -66,7 +66,7 @@ func TestGetEmpty(t *testing.T) {
 	if err != nil || out != "" || errOut != "No resources found in empty namespace.\n" {
 		t.Errorf("got %q %q %v", out, errOut, err)
 	}
-	out, errOut, err = runGetFixture(t, getOptions{namespace: "empty", output: "yaml"})
+	out, errOut, err = runGetFixture(t, getOptions{namespace: "empty", print: printSpec{format: "yaml"}})
 	want := "apiVersion: v1\nitems: []\nkind: List\nmetadata:\n  resourceVersion: \"\"\n"
 	if err != nil || out != want || errOut != "" {
 		t.Errorf("-o yaml: got %q %q %v, want %q", out, errOut, err, want)
@@ -83,17 +83,17 @@ db     0/1     ContainerCreating   0          2m
 		t.Errorf("got %q %q %v", out, errOut, err)
 	}
 
-	out, _, err = runGetFixture(t, getOptions{names: []string{"web"}, output: "json"})
+	out, _, err = runGetFixture(t, getOptions{names: []string{"web"}, print: printSpec{format: "json"}})
 	if err != nil || !strings.HasPrefix(out, "{\n    \"apiVersion\": \"v1\",\n    \"kind\": \"Pod\",\n    \"metadata\": {") {
 		t.Errorf("one name -o json should print the pod itself, got %v:\n%s", err, out)
 	}
 
-	out, _, err = runGetFixture(t, getOptions{names: []string{"web", "db"}, output: "yaml"})
+	out, _, err = runGetFixture(t, getOptions{names: []string{"web", "db"}, print: printSpec{format: "yaml"}})
 	if err != nil || !strings.HasPrefix(out, "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Pod\n") {
 		t.Errorf("two names -o yaml should print a List, got %v:\n%s", err, out)
 	}
 
-	_, errOut, err = runGetFixture(t, getOptions{names: []string{"nope"}, output: "yaml"})
+	_, errOut, err = runGetFixture(t, getOptions{names: []string{"nope"}, print: printSpec{format: "yaml"}})
 	if errOut != "Error from server (NotFound): pods \"nope\" not found\n" || err != errReported {
 		t.Errorf("got %q %v", errOut, err)
 	}

@@ -47,6 +47,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}()
 
 	app := newApp(stdin, stdout, stderr)
+	if completing(args) {
+		// The words as typed go to the completion functions; reordering
+		// them would put a "--" in, which turns completion off.
+		app.Metadata = map[string]any{"args": args}
+		_ = app.RunContext(ctx, args)
+		return 0
+	}
 	err := app.RunContext(ctx, interspersed(app.Commands, args))
 	if err == nil {
 		return 0
@@ -73,12 +80,13 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Description: "podbox is driven like kubectl: apply manifests with `podbox apply -f pod.yaml`,\n" +
 			"then use get, logs, exec and delete. A supervisor is started in the background\n" +
 			"the first time a command needs it.",
-		Commands:             kubectlStyle(commands()),
+		Commands:             withExamples(withPodCompletion(kubectlStyle(commands())), ""),
 		Reader:               stdin,
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		HideVersion:          true,
 		EnableBashCompletion: true,
+		BashComplete:         completeApp,
 		// Errors are printed once, by run, in kubectl's format; urfave's own
 		// handler would print them a second time and call os.Exit itself.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -90,12 +98,16 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		applyCommand(),
+		createCommand(),
 		getCommand(),
 		describeCommand(),
 		logsCommand(),
 		execCommand(),
 		portForwardCommand(),
 		deleteCommand(),
+		labelCommand(),
+		annotateCommand(),
+		waitCommand(),
 		imageCommand(),
 		pullCommand(),
 		imagesCommand(),
@@ -103,7 +115,21 @@ func commands() []*cli.Command {
 		daemonCommand(),
 		versionCommand(),
 		infoCommand(),
+		completionCommand(),
 	}
+}
+
+// withPodCompletion makes the commands that take pod names complete them
+// (and container names after -c) unless they complete in their own way.
+func withPodCompletion(cmds []*cli.Command) []*cli.Command {
+	takesPods := map[string]bool{"describe": true, "logs": true, "exec": true, "port-forward": true, "delete": true,
+		"label": true, "annotate": true, "wait": true, "attach": true, "cp": true, "top": true}
+	for _, c := range cmds {
+		if c.BashComplete == nil && takesPods[c.Name] {
+			c.BashComplete = completePods
+		}
+	}
+	return cmds
 }
 
 // kubectlStyle makes commands report a misused flag the kubectl way (see

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/yaml"
 )
@@ -22,14 +23,35 @@ type tableOptions struct {
 	allNamespaces bool
 	// wide adds IP, NODE, NOMINATED NODE and READINESS GATES (get -o wide).
 	wide bool
+	// noHeaders leaves out the header line (--no-headers).
+	noHeaders bool
+	// labelColumns adds a column per label key (-L), showLabels a LABELS
+	// column with all of them (--show-labels), in that order, last.
+	labelColumns []string
+	showLabels   bool
+}
+
+// newTableWriter is kubectl's tab writer: columns are as wide as their
+// widest cell plus three spaces, and the last column is never padded.
+func newTableWriter(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 6, 4, 3, ' ', 0)
 }
 
 // printPodTable writes pods as kubectl's human-readable table. now is the
 // instant ages are measured from; it is a parameter so tests are exact.
 func printPodTable(w io.Writer, pods []corev1.Pod, opts tableOptions, now time.Time) error {
-	// kubectl's tab writer: columns are as wide as their widest cell plus
-	// three spaces, and the last column is never padded.
-	tw := tabwriter.NewWriter(w, 6, 4, 3, ' ', 0)
+	tw := newTableWriter(w)
+	if !opts.noHeaders {
+		fmt.Fprintln(tw, strings.Join(podTableHeader(opts), "\t"))
+	}
+	for i := range pods {
+		fmt.Fprintln(tw, strings.Join(podTableRow(&pods[i], opts, now), "\t"))
+	}
+	return tw.Flush()
+}
+
+// podTableHeader is the header line of the pod table.
+func podTableHeader(opts tableOptions) []string {
 	var header []string
 	if opts.allNamespaces {
 		header = append(header, "NAMESPACE")
@@ -38,16 +60,38 @@ func printPodTable(w io.Writer, pods []corev1.Pod, opts tableOptions, now time.T
 	if opts.wide {
 		header = append(header, "IP", "NODE", "NOMINATED NODE", "READINESS GATES")
 	}
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
-	for i := range pods {
-		var cells []string
-		if opts.allNamespaces {
-			cells = append(cells, pods[i].Namespace)
-		}
-		cells = append(cells, podRow(&pods[i], opts.wide, now)...)
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	for _, l := range opts.labelColumns {
+		header = append(header, strings.ToUpper(l))
 	}
-	return tw.Flush()
+	if opts.showLabels {
+		header = append(header, "LABELS")
+	}
+	return header
+}
+
+// podTableRow is one pod's line of the table.
+func podTableRow(p *corev1.Pod, opts tableOptions, now time.Time) []string {
+	var cells []string
+	if opts.allNamespaces {
+		cells = append(cells, p.Namespace)
+	}
+	cells = append(cells, podRow(p, opts.wide, now)...)
+	for _, l := range opts.labelColumns {
+		cells = append(cells, p.Labels[l])
+	}
+	if opts.showLabels {
+		cells = append(cells, labelsString(p.Labels))
+	}
+	return cells
+}
+
+// labelsString is kubectl's LABELS cell: k=v pairs sorted by key, or
+// <none>.
+func labelsString(l map[string]string) string {
+	if len(l) == 0 {
+		return "<none>"
+	}
+	return labels.Set(l).String()
 }
 
 // podRow computes the cells kubectl shows for one pod: NAME READY STATUS
@@ -260,22 +304,25 @@ func orNone(s string) string {
 // is printed as itself; anything else as a v1 List, as kubectl does, so the
 // output can be fed back to `podbox apply -f -` or to kubectl.
 func printPodObjects(w io.Writer, format string, pods []corev1.Pod, single bool) error {
-	var obj any
+	return printObject(w, format, podsObject(pods, single))
+}
+
+// podsObject is what -o json|yaml|jsonpath prints: the pod itself when one
+// was asked for by name, otherwise a v1 List of the pods.
+func podsObject(pods []corev1.Pod, single bool) any {
 	if single && len(pods) == 1 {
-		obj = withTypeMeta(pods[0])
-	} else {
-		items := make([]any, 0, len(pods))
-		for _, p := range pods {
-			items = append(items, withTypeMeta(p))
-		}
-		obj = map[string]any{
-			"apiVersion": "v1",
-			"kind":       "List",
-			"items":      items,
-			"metadata":   map[string]any{"resourceVersion": ""},
-		}
+		return withTypeMeta(pods[0])
 	}
-	return printObject(w, format, obj)
+	items := make([]any, 0, len(pods))
+	for _, p := range pods {
+		items = append(items, withTypeMeta(p))
+	}
+	return map[string]any{
+		"apiVersion": "v1",
+		"kind":       "List",
+		"items":      items,
+		"metadata":   map[string]any{"resourceVersion": ""},
+	}
 }
 
 // printObject writes any API object as JSON or YAML with kubectl's layout.
