@@ -21,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"podbox.dev/podbox/objects"
 	"podbox.dev/podbox/pod"
 	"podbox.dev/podbox/supervisor"
 )
@@ -30,6 +31,7 @@ type Server struct {
 	sup     *supervisor.Supervisor
 	version Version
 	mux     *http.ServeMux
+	objects *objects.Store // ConfigMaps and Secrets; nil serves none
 }
 
 // Version is what GET /version reports.
@@ -39,8 +41,12 @@ type Version struct {
 }
 
 // New returns a server for sup.
-func New(sup *supervisor.Supervisor, v Version) *Server {
+func New(sup *supervisor.Supervisor, v Version, opts ...Option) *Server {
 	s := &Server{sup: sup, version: v, mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(s)
+	}
+	s.routeObjects()
 	const pods = "/api/v1/namespaces/{ns}/pods"
 	s.mux.HandleFunc("GET /version", s.getVersion)
 	s.mux.HandleFunc("GET /api/v1/pods", s.listPods)

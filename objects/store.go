@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Resource names a kind of stored object by its API resource name.
@@ -116,24 +117,69 @@ func (s *Store) PutConfigMap(cm *corev1.ConfigMap) (*corev1.ConfigMap, bool, err
 func (s *Store) PutSecret(sec *corev1.Secret) (*corev1.Secret, bool, error) {
 	out := sec.DeepCopy()
 	out.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
-	if len(out.StringData) > 0 {
-		if out.Data == nil {
-			out.Data = map[string][]byte{}
-		}
-		for k, v := range out.StringData {
-			out.Data[k] = []byte(v)
-		}
-		out.StringData = nil
-	}
-	if out.Type == "" {
-		out.Type = corev1.SecretTypeOpaque
-	}
+	NormalizeSecret(out)
 	created, err := s.put(Ref{Secrets, out.Namespace, out.Name}, &out.ObjectMeta, out)
 	return out, created, err
 }
 
+// CreateConfigMap validates and stores a new ConfigMap, as POST to the API
+// server does: an invalid one is an apierrors Invalid error, an existing one
+// AlreadyExists. It returns the stored object.
+func (s *Store) CreateConfigMap(cm *corev1.ConfigMap) (*corev1.ConfigMap, error) {
+	out := cm.DeepCopy()
+	out.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
+	out.ResourceVersion = ""
+	if err := ValidateConfigMap(out); err != nil {
+		return nil, err
+	}
+	return out, s.create(Ref{ConfigMaps, out.Namespace, out.Name}, &out.ObjectMeta, out)
+}
+
+// UpdateConfigMap replaces a ConfigMap, as PUT to the API server does: it
+// must exist (NotFound), a resourceVersion other than the stored one is a
+// Conflict, and the change must pass ValidateConfigMapUpdate (immutable
+// ConfigMaps keep their data).
+func (s *Store) UpdateConfigMap(cm *corev1.ConfigMap) (*corev1.ConfigMap, error) {
+	out := cm.DeepCopy()
+	out.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
+	old := &corev1.ConfigMap{}
+	err := s.update(Ref{ConfigMaps, out.Namespace, out.Name}, &out.ObjectMeta, out, old, func() error {
+		return ValidateConfigMapUpdate(out, old)
+	})
+	return out, err
+}
+
+// CreateSecret normalizes (NormalizeSecret), validates and stores a new
+// Secret, as POST to the API server does.
+func (s *Store) CreateSecret(sec *corev1.Secret) (*corev1.Secret, error) {
+	out := sec.DeepCopy()
+	out.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
+	out.ResourceVersion = ""
+	NormalizeSecret(out)
+	if err := ValidateSecret(out); err != nil {
+		return nil, err
+	}
+	return out, s.create(Ref{Secrets, out.Namespace, out.Name}, &out.ObjectMeta, out)
+}
+
+// UpdateSecret replaces a Secret, as PUT to the API server does (see
+// UpdateConfigMap); its type may not change.
+func (s *Store) UpdateSecret(sec *corev1.Secret) (*corev1.Secret, error) {
+	out := sec.DeepCopy()
+	out.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
+	NormalizeSecret(out)
+	old := &corev1.Secret{}
+	err := s.update(Ref{Secrets, out.Namespace, out.Name}, &out.ObjectMeta, out, old, func() error {
+		return ValidateSecretUpdate(out, old)
+	})
+	return out, err
+}
+
 // Delete removes an object; a missing one is a Kubernetes NotFound error.
 func (s *Store) Delete(ref Ref) error {
+	if !safeRef(ref) {
+		return notFound(ref)
+	}
 	s.mu.Lock()
 	err := os.Remove(s.path(ref))
 	watchers := s.watchers
@@ -153,6 +199,9 @@ func (s *Store) path(r Ref) string {
 }
 
 func (s *Store) get(ref Ref, into any) error {
+	if !safeRef(ref) {
+		return notFound(ref)
+	}
 	b, err := os.ReadFile(s.path(ref))
 	if errors.Is(err, fs.ErrNotExist) {
 		return notFound(ref)
@@ -196,6 +245,74 @@ func (s *Store) put(ref Ref, meta *metav1.ObjectMeta, obj any) (bool, error) {
 	}
 	notify(watchers, ref)
 	return created, nil
+}
+
+// create writes obj, whose metadata is meta, if no object ref exists.
+func (s *Store) create(ref Ref, meta *metav1.ObjectMeta, obj any) error {
+	s.mu.Lock()
+	var old metav1.PartialObjectMetadata
+	switch err := s.get(ref, &old); {
+	case err == nil:
+		s.mu.Unlock()
+		return apierrors.NewAlreadyExists(groupResource(ref), ref.Name)
+	case !apierrors.IsNotFound(err):
+		s.mu.Unlock()
+		return err
+	}
+	meta.UID = types.UID(uuid.NewUUID())
+	meta.CreationTimestamp = metav1.NewTime(time.Now().Truncate(time.Second))
+	meta.ResourceVersion = strconv.FormatInt(time.Now().UnixNano(), 10)
+	err := s.write(ref, obj)
+	watchers := s.watchers
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	notify(watchers, ref)
+	return nil
+}
+
+// update replaces the object ref by obj, whose metadata is meta: the stored
+// object is read into old, meta's resourceVersion (if set) must be old's,
+// and check (which may look at old) must pass. The identity (uid,
+// creationTimestamp) of old is kept.
+func (s *Store) update(ref Ref, meta *metav1.ObjectMeta, obj, old any, check func() error) error {
+	s.mu.Lock()
+	err := s.get(ref, old)
+	if err == nil {
+		err = s.checkUpdate(ref, meta, old, check)
+	}
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	meta.ResourceVersion = strconv.FormatInt(time.Now().UnixNano(), 10)
+	err = s.write(ref, obj)
+	watchers := s.watchers
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	notify(watchers, ref)
+	return nil
+}
+
+func (s *Store) checkUpdate(ref Ref, meta *metav1.ObjectMeta, old any, check func() error) error {
+	om, ok := old.(metav1.Object)
+	if !ok {
+		return fmt.Errorf("%s: %T has no object metadata", ref, old)
+	}
+	if meta.ResourceVersion != "" && meta.ResourceVersion != om.GetResourceVersion() {
+		return apierrors.NewConflict(groupResource(ref), ref.Name,
+			errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+	}
+	if meta.UID != "" && meta.UID != om.GetUID() {
+		return apierrors.NewConflict(groupResource(ref), ref.Name,
+			fmt.Errorf("Precondition failed: UID in precondition: %s, UID in object meta: %s", meta.UID, om.GetUID()))
+	}
+	meta.UID = om.GetUID()
+	meta.CreationTimestamp = om.GetCreationTimestamp()
+	return check()
 }
 
 func (s *Store) write(ref Ref, obj any) error {
@@ -245,8 +362,19 @@ func list[T any](s *Store, res Resource, namespace string) ([]T, error) {
 	return out, nil
 }
 
+// safeRef reports whether ref names a file inside the store: names and
+// namespaces come from request paths, and one such as "../x" must not reach
+// outside. Every valid name (a DNS subdomain) passes.
+func safeRef(r Ref) bool {
+	return len(validation.IsDNS1123Subdomain(r.Name)) == 0 && len(validation.IsDNS1123Label(r.Namespace)) == 0
+}
+
 func notFound(r Ref) error {
-	return apierrors.NewNotFound(schema.GroupResource{Resource: string(r.Resource)}, r.Name)
+	return apierrors.NewNotFound(groupResource(r), r.Name)
+}
+
+func groupResource(r Ref) schema.GroupResource {
+	return schema.GroupResource{Resource: string(r.Resource)}
 }
 
 func notify(watchers []func(Ref), ref Ref) {

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -16,8 +18,52 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// podGVK is the only kind podbox runs.
+// podGVK is the kind podbox runs.
 var podGVK = corev1.SchemeGroupVersion.WithKind("Pod")
+
+// Kinds is a set of kinds a decoder accepts; its list kinds (PodList,
+// ConfigMapList, ...) and kind List are accepted with them.
+type Kinds []schema.GroupVersionKind
+
+// PodKinds is what Decode accepts: Pods only.
+var PodKinds = Kinds{podGVK}
+
+// ManifestKinds are the kinds `podbox apply` accepts. A kind added here
+// (PersistentVolumeClaim, say) must be in the scheme (all of core/v1 is) and
+// be handled by apply, which creates the objects pods refer to before pods.
+var ManifestKinds = Kinds{
+	podGVK,
+	corev1.SchemeGroupVersion.WithKind("ConfigMap"),
+	corev1.SchemeGroupVersion.WithKind("Secret"),
+	// PersistentVolumeClaim goes here when podbox serves it.
+}
+
+func (k Kinds) has(gvk schema.GroupVersionKind) bool {
+	for _, x := range k {
+		if x == gvk {
+			return true
+		}
+	}
+	return false
+}
+
+// hasList reports whether gvk is the list kind (<Kind>List) of one of k.
+func (k Kinds) hasList(gvk schema.GroupVersionKind) bool {
+	kind, ok := strings.CutSuffix(gvk.Kind, "List")
+	return ok && kind != "" && k.has(gvk.GroupVersion().WithKind(kind))
+}
+
+// String names the kinds for messages: "Pod" or "Pod, ConfigMap and Secret".
+func (k Kinds) String() string {
+	names := make([]string, len(k))
+	for i, x := range k {
+		names[i] = x.Kind
+	}
+	if len(names) <= 1 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
 
 var (
 	// scheme knows core/v1 only: Pod, List and PodList are all podbox accepts,
@@ -74,10 +120,26 @@ const maxListDepth = 8
 // a manifest and got nothing to run has almost certainly been given the wrong
 // file. Every returned Pod has its TypeMeta set to v1/Pod.
 func Decode(data []byte, source string) ([]*corev1.Pod, error) {
+	objs, err := DecodeObjects(data, source, PodKinds)
+	if err != nil {
+		return nil, err
+	}
+	pods := make([]*corev1.Pod, len(objs))
+	for i, o := range objs {
+		pods[i] = o.(*corev1.Pod) // PodKinds admits nothing else
+	}
+	return pods, nil
+}
+
+// DecodeObjects is Decode for the given kinds: it returns the objects in
+// input order (Lists flattened), each a typed core/v1 object (*corev1.Pod,
+// *corev1.ConfigMap, ...) with its TypeMeta set. A kind outside kinds is an
+// error naming the kind and the kinds accepted.
+func DecodeObjects(data []byte, source string, kinds Kinds) ([]runtime.Object, error) {
 	// A syntax error part way through a JSON stream still lets the
 	// documents before it be checked first, so errors come in input order.
 	docs, splitErr := splitDocuments(data)
-	var pods []*corev1.Pod
+	var objs []runtime.Object
 	n := 0
 	for _, d := range docs {
 		// The JSON form is only used to recognise empty documents and to
@@ -91,21 +153,24 @@ func Decode(data []byte, source string) ([]*corev1.Pod, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s (document %d): %w", source, n, err)
 		}
-		got, err := decodeObject(d.raw, j, d.isJSON, 0)
+		got, err := decodeObject(d.raw, j, d.isJSON, kinds, 0)
 		if ie := (*itemError)(nil); errors.As(err, &ie) {
 			return nil, fmt.Errorf("%s (document %d, %s): %w", source, n, ie.loc, ie.err)
 		} else if err != nil {
 			return nil, fmt.Errorf("%s (document %d): %w", source, n, err)
 		}
-		pods = append(pods, got...)
+		objs = append(objs, got...)
 	}
 	if splitErr != nil {
 		return nil, fmt.Errorf("%s (document %d): %w", source, n+1, splitErr)
 	}
-	if len(pods) == 0 {
-		return nil, fmt.Errorf("%s: no Pod found: podbox runs kind Pod (apiVersion v1) and the input has no documents", source)
+	if len(objs) == 0 {
+		if len(kinds) == 1 {
+			return nil, fmt.Errorf("%s: no %s found: podbox runs kind %s (apiVersion v1) and the input has no documents", source, kinds[0].Kind, kinds[0].Kind)
+		}
+		return nil, fmt.Errorf("%s: no objects found: podbox accepts kinds %s (apiVersion v1) and the input has no documents", source, kinds)
 	}
-	return pods, nil
+	return objs, nil
 }
 
 // document is one manifest as it appeared in the input.
@@ -170,8 +235,8 @@ func (e *itemError) Error() string { return e.loc + ": " + e.err.Error() }
 func (e *itemError) Unwrap() error { return e.err }
 
 // decodeObject decodes one non-empty document (or List item), raw in its
-// original syntax and j as JSON, into Pods.
-func decodeObject(raw, j []byte, isJSON bool, depth int) ([]*corev1.Pod, error) {
+// original syntax and j as JSON, into objects of kinds.
+func decodeObject(raw, j []byte, isJSON bool, kinds Kinds, depth int) ([]runtime.Object, error) {
 	t := bytes.TrimSpace(j)
 	if len(t) == 0 || t[0] != '{' {
 		return nil, errors.New("not an object: a manifest must be a mapping with apiVersion, kind, metadata and spec")
@@ -180,11 +245,15 @@ func decodeObject(raw, j []byte, isJSON bool, depth int) ([]*corev1.Pod, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%w", err)
 	}
+	expect := "Pod"
+	if len(kinds) > 1 {
+		expect = "one of " + kinds.String()
+	}
 	switch {
 	case gvk.Kind == "" && gvk.Version == "":
-		return nil, errors.New(`apiVersion and kind are not set: podbox expects "apiVersion: v1" and "kind: Pod"`)
+		return nil, fmt.Errorf(`apiVersion and kind are not set: podbox expects "apiVersion: v1" and "kind: %s"`, expect)
 	case gvk.Kind == "":
-		return nil, errors.New(`kind is not set: podbox expects "kind: Pod"`)
+		return nil, fmt.Errorf(`kind is not set: podbox expects "kind: %s"`, expect)
 	case gvk.Version == "":
 		return nil, fmt.Errorf(`apiVersion is not set for kind %s: podbox expects "apiVersion: v1"`, gvk.Kind)
 	}
@@ -192,78 +261,70 @@ func decodeObject(raw, j []byte, isJSON bool, depth int) ([]*corev1.Pod, error) 
 	if isJSON {
 		ser = jsonSerializer
 	}
-	switch *gvk {
-	case podGVK:
-		obj, _, err := ser.Decode(raw, nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("%w", err)
-		}
-		p, ok := obj.(*corev1.Pod)
-		if !ok {
-			return nil, fmt.Errorf("decoded %T instead of a Pod", obj)
-		}
-		p.TypeMeta.APIVersion, p.TypeMeta.Kind = podGVK.GroupVersion().String(), podGVK.Kind
-		return []*corev1.Pod{p}, nil
-	case corev1.SchemeGroupVersion.WithKind("PodList"):
-		obj, _, err := ser.Decode(raw, nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("%w", err)
-		}
-		l, ok := obj.(*corev1.PodList)
-		if !ok {
-			return nil, fmt.Errorf("decoded %T instead of a PodList", obj)
-		}
-		pods := make([]*corev1.Pod, 0, len(l.Items))
-		for i := range l.Items {
-			p := &l.Items[i]
-			p.TypeMeta.APIVersion, p.TypeMeta.Kind = podGVK.GroupVersion().String(), podGVK.Kind
-			pods = append(pods, p)
-		}
-		return pods, nil
-	case corev1.SchemeGroupVersion.WithKind("List"):
-		if depth >= maxListDepth {
-			return nil, fmt.Errorf("Lists nested more than %d deep", maxListDepth)
-		}
-		// Strict decoding of the List itself catches misspelt top-level
-		// fields (and, for YAML, duplicate keys anywhere in the document);
-		// items are raw JSON and get their own strict decode below.
-		obj, _, err := ser.Decode(raw, nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("%w", err)
-		}
-		l, ok := obj.(*corev1.List)
-		if !ok {
-			return nil, fmt.Errorf("decoded %T instead of a List", obj)
-		}
-		var pods []*corev1.Pod
-		for i, item := range l.Items {
-			if isEmptyJSON(item.Raw) {
-				return nil, &itemError{loc: fmt.Sprintf("items[%d]", i), err: errors.New("empty item")}
-			}
-			got, err := decodeObject(item.Raw, item.Raw, true, depth+1)
-			loc := fmt.Sprintf("items[%d]", i)
-			if ie := (*itemError)(nil); errors.As(err, &ie) {
-				return nil, &itemError{loc: loc + "." + ie.loc, err: ie.err}
-			} else if err != nil {
-				return nil, &itemError{loc: loc, err: err}
-			}
-			pods = append(pods, got...)
-		}
-		return pods, nil
+	isList := *gvk == corev1.SchemeGroupVersion.WithKind("List")
+	if !kinds.has(*gvk) && !kinds.hasList(*gvk) && !isList {
+		return nil, fmt.Errorf("%s", unsupportedKind(*gvk, kinds))
 	}
-	return nil, fmt.Errorf("%s", unsupportedKind(*gvk))
+	if isList && depth >= maxListDepth {
+		return nil, fmt.Errorf("Lists nested more than %d deep", maxListDepth)
+	}
+	// Strict decoding of a List itself catches misspelt top-level fields
+	// (and, for YAML, duplicate keys anywhere in the document); its items
+	// are raw JSON and get their own strict decode below.
+	obj, _, err := ser.Decode(raw, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w", err)
+	}
+	if kinds.has(*gvk) {
+		obj.GetObjectKind().SetGroupVersionKind(*gvk)
+		return []runtime.Object{obj}, nil
+	}
+	if !isList {
+		// A typed list (PodList, ConfigMapList ...): its items are typed.
+		items, err := meta.ExtractList(obj)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", gvk.Kind, err)
+		}
+		itemGVK := gvk.GroupVersion().WithKind(strings.TrimSuffix(gvk.Kind, "List"))
+		for _, it := range items {
+			it.GetObjectKind().SetGroupVersionKind(itemGVK)
+		}
+		return items, nil
+	}
+	l, ok := obj.(*corev1.List)
+	if !ok {
+		return nil, fmt.Errorf("decoded %T instead of a List", obj)
+	}
+	var objs []runtime.Object
+	for i, item := range l.Items {
+		if isEmptyJSON(item.Raw) {
+			return nil, &itemError{loc: fmt.Sprintf("items[%d]", i), err: errors.New("empty item")}
+		}
+		got, err := decodeObject(item.Raw, item.Raw, true, kinds, depth+1)
+		loc := fmt.Sprintf("items[%d]", i)
+		if ie := (*itemError)(nil); errors.As(err, &ie) {
+			return nil, &itemError{loc: loc + "." + ie.loc, err: ie.err}
+		} else if err != nil {
+			return nil, &itemError{loc: loc, err: err}
+		}
+		objs = append(objs, got...)
+	}
+	return objs, nil
 }
 
-func unsupportedKind(gvk schema.GroupVersionKind) string {
+func unsupportedKind(gvk schema.GroupVersionKind, kinds Kinds) string {
 	msg := fmt.Sprintf("kind %s (%s) is not supported: podbox runs kind Pod (apiVersion v1)", gvk.Kind, gvk.GroupVersion().String())
+	if len(kinds) > 1 {
+		msg = fmt.Sprintf("kind %s (%s) is not supported: podbox supports kinds %s (apiVersion v1)", gvk.Kind, gvk.GroupVersion().String(), kinds)
+	}
 	switch {
-	case gvk.Kind == "Pod":
+	case gvk.Group == "" && kinds.has(corev1.SchemeGroupVersion.WithKind(gvk.Kind)):
 		msg += `; set "apiVersion: v1"`
 	case gvk.Kind == "CronJob":
 		msg += "; to run its pod template, copy the metadata and spec of spec.jobTemplate.spec.template into a manifest with apiVersion: v1 and kind: Pod"
 	case templateKinds[gvk.Kind]:
 		msg += "; to run its pod template, copy the metadata and spec of spec.template into a manifest with apiVersion: v1 and kind: Pod"
-	default:
+	case len(kinds) == 1:
 		msg += "; a file may hold several Pods as YAML documents separated by --- or as a kind: List"
 	}
 	return msg

@@ -15,18 +15,21 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
+	"podbox.dev/podbox/objects"
 	"podbox.dev/podbox/pod"
 )
 
 func applyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "apply",
-		Usage:     "create the pods described in manifest files",
+		Usage:     "create the pods, ConfigMaps and Secrets described in manifest files",
 		ArgsUsage: " ",
-		Description: "Like kubectl apply for Pods. Every input is read and checked before anything\n" +
-			"is created, so a mistake in one file creates nothing. A pod that already\n" +
+		Description: "Like kubectl apply for Pods, ConfigMaps and Secrets. Every input is read and\n" +
+			"checked before anything is created, so a mistake in one file creates nothing.\n" +
+			"ConfigMaps and Secrets are created or updated before pods. A pod that already\n" +
 			"exists with the same spec is left alone; podbox cannot yet change a pod in\n" +
 			"place, so a changed spec is refused: delete the pod first.\n\n" +
 			"Examples:\n" +
@@ -49,7 +52,7 @@ func applyCommand() *cli.Command {
 			if len(files) == 0 {
 				return usageErrorf(c, "must specify one of -f FILE, -f DIR or -f -")
 			}
-			pods, err := loadPods(files, c.App.Reader, c.String("namespace"), c.IsSet("namespace"))
+			set, err := loadObjects(files, c.App.Reader, c.String("namespace"), c.IsSet("namespace"))
 			if err != nil {
 				return err
 			}
@@ -57,7 +60,11 @@ func applyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return applyPods(c.Context, cl.pods, pods, c.App.Writer, c.App.ErrWriter)
+			// The objects pods refer to come first, so that a pod finds
+			// its ConfigMaps and Secrets when it starts.
+			cfgErr := applyConfigObjects(c.Context, cl, set, c.App.Writer, c.App.ErrWriter)
+			podErr := applyPods(c.Context, cl.pods, set.pods, c.App.Writer, c.App.ErrWriter)
+			return errors.Join(cfgErr, podErr)
 		},
 	}
 }
@@ -120,54 +127,92 @@ func readManifests(args []string, stdin io.Reader) ([]manifest, error) {
 	return out, nil
 }
 
-// loadPods reads, decodes, defaults and validates every input, and returns
-// the pods only if all of them are good: apply must not leave a half-created
-// set behind because the third file had a typo.
+// applySet is what apply creates, by kind, each in input order.
+type applySet struct {
+	configMaps []*corev1.ConfigMap
+	secrets    []*corev1.Secret
+	pods       []*corev1.Pod
+}
+
+// loadObjects reads, decodes, defaults and validates every input, and
+// returns the objects only if all of them are good: apply must not leave a
+// half-created set behind because the third file had a typo.
 //
-// namespace fills in pods that name none. When the user gave -n explicitly, a
-// manifest naming another namespace is an error (kubectl's rule), because
-// silently creating the pod somewhere else than asked is worse.
-func loadPods(files []string, stdin io.Reader, namespace string, explicit bool) ([]*corev1.Pod, error) {
+// namespace fills in objects that name none. When the user gave -n
+// explicitly, a manifest naming another namespace is an error (kubectl's
+// rule), because silently creating the object somewhere else than asked is
+// worse.
+func loadObjects(files []string, stdin io.Reader, namespace string, explicit bool) (*applySet, error) {
 	inputs, err := readManifests(files, stdin)
 	if err != nil {
 		return nil, err
 	}
 	// Every problem of every input is reported, not just the first, so one
 	// run tells the user everything to fix.
-	var pods []*corev1.Pod
+	set := &applySet{}
 	var errs []error
 	for _, in := range inputs {
-		decoded, err := pod.Decode(in.data, in.source)
+		decoded, err := pod.DecodeObjects(in.data, in.source, pod.ManifestKinds)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		for _, p := range decoded {
+		for _, obj := range decoded {
+			m, ok := obj.(metav1.Object)
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s: %T has no metadata", in.source, obj))
+				continue
+			}
 			switch {
-			case p.Namespace == "":
-				p.Namespace = namespace
-			case explicit && p.Namespace != namespace:
+			case m.GetNamespace() == "":
+				m.SetNamespace(namespace)
+			case explicit && m.GetNamespace() != namespace:
 				errs = append(errs, fmt.Errorf("%s: the namespace from the provided object %q does not match the namespace %q. You must pass '--namespace=%s' to perform this operation.",
-					in.source, p.Namespace, namespace, p.Namespace))
+					in.source, m.GetNamespace(), namespace, m.GetNamespace()))
 				continue
 			}
-			pod.SetDefaults(p)
-			if err := pod.Validate(p); err != nil {
-				// Validate's error is an API server's Invalid; render it as
-				// kubectl would, after the file it came from.
+			if err := set.add(obj); err != nil {
+				// An API server's Invalid; render it as kubectl would,
+				// after the file it came from.
 				errs = append(errs, fmt.Errorf("%s: %s", in.source, errorMessage(err)))
-				continue
 			}
-			pods = append(pods, p)
 		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	if len(pods) == 0 {
+	if len(set.pods)+len(set.configMaps)+len(set.secrets) == 0 {
 		return nil, errors.New("no objects passed to apply")
 	}
-	return pods, nil
+	return set, nil
+}
+
+// add defaults and validates obj and adds it to the set.
+func (s *applySet) add(obj runtime.Object) error {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		pod.SetDefaults(o)
+		if err := pod.Validate(o); err != nil {
+			return err
+		}
+		s.pods = append(s.pods, o)
+	case *corev1.ConfigMap:
+		if err := objects.ValidateConfigMap(o); err != nil {
+			return err
+		}
+		s.configMaps = append(s.configMaps, o)
+	case *corev1.Secret:
+		// Validated as the server will store it; sent as written.
+		n := o.DeepCopy()
+		objects.NormalizeSecret(n)
+		if err := objects.ValidateSecret(n); err != nil {
+			return err
+		}
+		s.secrets = append(s.secrets, o)
+	default:
+		return fmt.Errorf("podbox cannot apply %T", obj)
+	}
+	return nil
 }
 
 // applyPods creates each pod, reporting pod/NAME created, or unchanged when

@@ -30,6 +30,9 @@ type client struct {
 	pods typedcorev1.PodsGetter
 	// events is the typed event API.
 	events typedcorev1.EventsGetter
+	// configMaps and secrets are the typed ConfigMap and Secret APIs.
+	configMaps typedcorev1.ConfigMapsGetter
+	secrets    typedcorev1.SecretsGetter
 	// config reaches the supervisor; exec needs it to open its websocket.
 	config *rest.Config
 	// rest builds sub-resource URLs (pods/NAME/exec).
@@ -56,7 +59,8 @@ func newClient(ctx context.Context) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &client{pods: cs.CoreV1(), events: cs.CoreV1(), config: cfg, rest: cs.CoreV1().RESTClient()}, nil
+	core := cs.CoreV1()
+	return &client{pods: core, events: core, configMaps: core, secrets: core, config: cfg, rest: core.RESTClient()}, nil
 }
 
 // restConfig is a client-go configuration for the supervisor's socket. The

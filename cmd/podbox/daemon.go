@@ -205,7 +205,7 @@ func serve(ctx context.Context, d dirs.Dirs, adopt bool) error {
 	}
 	gv, _ := sandbox.Version(bins.runsc)
 	log.Info("podbox supervisor serving", "socket", d.Socket(), "runsc", bins.runsc, "gvisor", gv, "adopted", adopt)
-	err = apiserver.New(sup, apiserver.Version{Podbox: podboxVersion(), GVisor: gv}).Serve(ctx, d.Socket())
+	err = apiserver.New(sup, apiserver.Version{Podbox: podboxVersion(), GVisor: gv}, apiserver.WithObjects(objs)).Serve(ctx, d.Socket())
 	log.Info("podbox supervisor stopping its sandboxes")
 	sup.Shutdown()
 	return err
