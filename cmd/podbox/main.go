@@ -99,6 +99,7 @@ func commands() []*cli.Command {
 		imageCommand(),
 		pullCommand(),
 		imagesCommand(),
+		volumeCommand(),
 		rmiCommand(),
 		daemonCommand(),
 		versionCommand(),
