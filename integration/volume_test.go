@@ -21,6 +21,14 @@ func (e *env) sh(t *testing.T, pod, container, script string) string {
 	return strings.TrimSpace(e.ok(t, "exec", pod, "-c", container, "--", "sh", "-c", script))
 }
 
+// mustApply applies a manifest and fails the test if apply fails.
+func (e *env) mustApply(t *testing.T, manifest string) {
+	t.Helper()
+	if r := e.apply(t, manifest); r.code != 0 {
+		t.Fatalf("apply: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 // hasEvent reports whether the pod has an event with reason whose message
 // contains msg.
 func (e *env) hasEvent(t *testing.T, p *corev1.Pod, reason, msg string) bool {
@@ -52,7 +60,7 @@ func TestVolumeEmptyDir(t *testing.T) {
 	t.Parallel()
 	e := shared
 	name := "vol-emptydir"
-	e.apply(t, fmt.Sprintf(`apiVersion: v1
+	e.mustApply(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: %[1]s
@@ -129,7 +137,7 @@ func TestVolumeHostPath(t *testing.T) {
 	}
 	defer l.Close()
 	name := "vol-hostpath"
-	e.apply(t, fmt.Sprintf(`apiVersion: v1
+	e.mustApply(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: %[1]s
@@ -141,7 +149,7 @@ spec:
   - {name: file, hostPath: {path: %[3]s/file, type: File}}
   - {name: newfile, hostPath: {path: %[3]s/newfile, type: FileOrCreate}}
   - {name: sock, hostPath: {path: %[3]s/sock, type: Socket}}
-  - {name: null, hostPath: {path: /dev/null, type: CharDevice}}
+  - {name: devnull, hostPath: {path: /dev/null, type: CharDevice}}
   - {name: untyped, hostPath: {path: %[3]s/dir}}
   containers:
   - name: c
@@ -153,7 +161,7 @@ spec:
     - {name: file, mountPath: /etc/file}
     - {name: newfile, mountPath: /newfile}
     - {name: sock, mountPath: /run/sock}
-    - {name: null, mountPath: /hostnull}
+    - {name: devnull, mountPath: /hostnull}
     - {name: untyped, mountPath: /untyped}
 `, name, busyboxRef, d))
 	e.waitFor(t, name, 2*time.Minute, "running", running)
@@ -180,7 +188,7 @@ spec:
 	// directory exists.
 	missing := filepath.Join(d, "later")
 	name = "vol-hostpath-wait"
-	e.apply(t, fmt.Sprintf(`apiVersion: v1
+	e.mustApply(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: %[1]s
@@ -239,11 +247,11 @@ spec:
     - {name: cfg, mountPath: /etc/app}
     - {name: sec, mountPath: /etc/db}
 `, name, busyboxRef)
-	e.apply(t, pod)
+	e.mustApply(t, pod)
 	e.waitFor(t, name, time.Minute, "waiting for its ConfigMap", func(p *corev1.Pod) bool {
 		return waiting("ContainerCreating")(p) && e.hasEvent(t, p, "FailedMount", `MountVolume.SetUp failed for volume "cfg" : configmap "vol-app" not found`)
 	})
-	e.apply(t, `apiVersion: v1
+	e.mustApply(t, `apiVersion: v1
 kind: ConfigMap
 metadata:
   name: vol-app
@@ -274,7 +282,7 @@ stringData:
 		t.Errorf("configMap volumes are read-only: exit %d %q", r.code, r.stderr)
 	}
 	before := e.sh(t, name, "c", "readlink /etc/app/..data")
-	e.apply(t, `apiVersion: v1
+	e.mustApply(t, `apiVersion: v1
 kind: ConfigMap
 metadata:
   name: vol-app
@@ -303,7 +311,7 @@ data:
 func TestVolumeDownwardAPIProjectedSubPath(t *testing.T) {
 	t.Parallel()
 	e := shared
-	e.apply(t, `apiVersion: v1
+	e.mustApply(t, `apiVersion: v1
 kind: ConfigMap
 metadata:
   name: vol-proj
@@ -318,7 +326,7 @@ stringData:
   b: beta
 `)
 	name := "vol-downward"
-	e.apply(t, fmt.Sprintf(`apiVersion: v1
+	e.mustApply(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: %[1]s
@@ -374,7 +382,7 @@ spec:
 
 	// A subPathExpr whose variable is unset cannot be mounted.
 	name = "vol-subpath-bad"
-	e.apply(t, fmt.Sprintf(`apiVersion: v1
+	e.mustApply(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: %[1]s
@@ -419,7 +427,7 @@ spec:
     - {name: data, mountPath: /data}
 `, name, busyboxRef, cmd)
 	}
-	e.apply(t, pod("writer", "echo kept > /data/f; sleep 100000"))
+	e.mustApply(t, pod("writer", "echo kept > /data/f; sleep 100000"))
 	e.waitFor(t, "writer", 2*time.Minute, "running", running)
 	ls := e.ok(t, "volume", "ls")
 	if !regexpMatch(`(?m)^default\s+db-data\s+\S+\s+writer\s+\S+$`, ls) {
@@ -431,7 +439,7 @@ spec:
 	}
 	e.ok(t, "delete", "pod", "writer", "--grace-period=1")
 
-	e.apply(t, pod("reader", "cat /data/f"))
+	e.mustApply(t, pod("reader", "cat /data/f"))
 	e.waitFor(t, "reader", 2*time.Minute, "completed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
 	if got := strings.TrimSpace(e.ok(t, "logs", "reader")); got != "kept" {
 		t.Errorf("the next pod reads %q from the claim", got)

@@ -209,7 +209,9 @@ func (s *Supervisor) ClaimUsers(namespace, name string) []string {
 func (s *Supervisor) claimUsersLocked(namespace, name string) []string {
 	var out []string
 	for _, r := range s.pods {
-		if r.namespace != namespace {
+		// A force-deleted pod is gone for the user already; its sandbox is
+		// being removed and its claim is no longer its.
+		if r.namespace != namespace || r.forceDeleted() {
 			continue
 		}
 		for _, v := range r.rec.Pod.Spec.Volumes {
