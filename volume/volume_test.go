@@ -28,7 +28,7 @@ func newStore(t *testing.T) *objects.Store {
 func testPod(vols ...corev1.Volume) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "uid-1", Labels: map[string]string{"app": "web"}},
-		Spec: corev1.PodSpec{Volumes: vols, Containers: []corev1.Container{{Name: "c"}}},
+		Spec:       corev1.PodSpec{Volumes: vols, Containers: []corev1.Container{{Name: "c"}}},
 	}
 }
 
