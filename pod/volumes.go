@@ -113,7 +113,14 @@ func validateHostPath(hp *corev1.HostPathVolumeSource, p *field.Path) field.Erro
 	case hasBacksteps(hp.Path):
 		errs = append(errs, field.Invalid(p.Child("path"), hp.Path, "must not contain '..'"))
 	}
-	if hp.Type != nil && !contains(hostPathTypes, *hp.Type) {
+	switch {
+	case hp.Type == nil:
+	case *hp.Type == corev1.HostPathCharDev || *hp.Type == corev1.HostPathBlockDev:
+		// runsc's gofer refuses to open host devices (EPERM): the sandbox
+		// emulates its own /dev. Mounting one would start a pod whose device
+		// cannot be used.
+		errs = append(errs, field.Forbidden(p.Child("type"), fmt.Sprintf("%s: podbox's gVisor sandbox cannot open host devices (its gofer refuses them); the sandbox has its own /dev with null, zero, full, random, urandom and tty", *hp.Type)))
+	case !contains(hostPathTypes, *hp.Type):
 		errs = append(errs, field.NotSupported(p.Child("type"), *hp.Type, hostPathTypes))
 	}
 	return errs

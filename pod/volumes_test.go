@@ -70,6 +70,9 @@ func TestValidateVolumes(t *testing.T) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "a", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt"}}}}
 			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "a", MountPath: "/a", MountPropagation: ptr(corev1.MountPropagationHostToContainer)}}
 		}, want: `spec.containers[0].volumeMounts[0].mountPropagation: Unsupported value: "HostToContainer"`},
+		{name: "host device", mutate: func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "a", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/dev/kvm", Type: ptr(corev1.HostPathCharDev)}}}}
+		}, want: "spec.volumes[0].hostPath.type: Forbidden: CharDevice: podbox's gVisor sandbox cannot open host devices"},
 		{name: "volumeDevices", mutate: func(p *corev1.Pod) {
 			p.Spec.Containers[0].VolumeDevices = []corev1.VolumeDevice{{Name: "a", DevicePath: "/dev/xvda"}}
 		}, want: "spec.containers[0].volumeDevices: Forbidden: podbox does not support raw block volumes"},

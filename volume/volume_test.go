@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +16,8 @@ import (
 )
 
 func ptr[T any](v T) *T { return &v }
+
+type syscallStat = syscall.Stat_t
 
 func newStore(t *testing.T) *objects.Store {
 	t.Helper()
@@ -369,5 +372,36 @@ func TestClaimsOutliveThePod(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("removed claim's files: %v", err)
+	}
+}
+
+func TestFSGroup(t *testing.T) {
+	store := newStore(t)
+	if _, _, err := store.PutConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	p := testPod(
+		corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		corev1.Volume{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "app"}, DefaultMode: ptr(int32(0o600))}}},
+		corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "d"}}},
+	)
+	p.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr(int64(2000))}
+	s := newSet(t, p, store)
+	if errs := s.Prepare(); len(errs) != 0 {
+		if os.Getuid() != 0 {
+			t.Skipf("changing a file's group needs root or a mapped group: %v", errs)
+		}
+		t.Fatal(errs)
+	}
+	if got := s.Hints()["dev.gvisor.spec.mount.scratch.options"]; got != "rw,gid=2000,mode=2777" {
+		t.Errorf("emptyDir tmpfs options %q", got)
+	}
+	st, _ := os.Stat(filepath.Join(s.vols["cfg"].path, "k"))
+	if g := st.Sys().(*syscallStat).Gid; g != 2000 || st.Mode().Perm() != 0o640 {
+		t.Errorf("configMap file: group %d mode %v, want 2000 and 0640 (group read added)", g, st.Mode())
+	}
+	st, _ = os.Stat(s.opts.Claims.DataDir("default", "d"))
+	if g := st.Sys().(*syscallStat).Gid; g != 2000 || st.Mode()&os.ModeSetgid == 0 {
+		t.Errorf("claim root: group %d mode %v, want 2000 and setgid", g, st.Mode())
 	}
 }
