@@ -199,13 +199,6 @@ func (s *Supervisor) DeleteClaim(namespace, name string) error {
 	return nil
 }
 
-// ClaimUsers returns the names of the pods (of namespace) that use a claim.
-func (s *Supervisor) ClaimUsers(namespace, name string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.claimUsersLocked(namespace, name)
-}
-
 func (s *Supervisor) claimUsersLocked(namespace, name string) []string {
 	var out []string
 	for _, r := range s.pods {

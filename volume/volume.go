@@ -431,17 +431,6 @@ func usesDownwardAPI(vs corev1.VolumeSource) bool {
 	return false
 }
 
-// Claims returns the names of the persistent volume claims the pod uses.
-func (s *Set) Claims() []string {
-	var out []string
-	for _, v := range s.pod.Spec.Volumes {
-		if v.PersistentVolumeClaim != nil {
-			out = append(out, v.PersistentVolumeClaim.ClaimName)
-		}
-	}
-	return out
-}
-
 // Teardown removes the pod's volumes, except its persistent volume claims,
 // which outlive it.
 func (s *Set) Teardown() error {
