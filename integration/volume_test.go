@@ -86,6 +86,11 @@ spec:
     volumeMounts:
     - {name: data, mountPath: /in}
     - {name: mem, mountPath: /mem}
+  - name: restarts
+    image: %[2]s
+    command: ["sh", "-c", "if [ -f /d/ran ]; then cat /d/ran; exec sleep 100000; fi; echo before-restart > /d/ran; exit 1"]
+    volumeMounts:
+    - {name: data, mountPath: /d}
 `, name, busyboxRef))
 	e.waitFor(t, name, 2*time.Minute, "running", running)
 
@@ -95,6 +100,10 @@ spec:
 		}
 		return ""
 	})
+	// The kubelet keeps an emptyDir across container restarts.
+	if got := strings.TrimSpace(e.ok(t, "logs", name, "-c", "restarts")); got != "before-restart" {
+		t.Errorf("after its restart the container read %q from the emptyDir", got)
+	}
 	if got := e.sh(t, name, "consumer", "stat -c %a /in"); got != "777" {
 		t.Errorf("emptyDir mode %s, want 777", got)
 	}
@@ -494,4 +503,48 @@ spec:
 	if out := e.run(t, nil, "get", "pod", "vol-refused"); out.code == 0 {
 		t.Error("the refused pod exists")
 	}
+}
+
+// TestVolumeFSGroup: with a pod fsGroup, an emptyDir, a ConfigMap volume and
+// a claim belong to the group, with setgid directories, so a non-root
+// container can share files through them.
+func TestVolumeFSGroup(t *testing.T) {
+	t.Parallel()
+	e := shared
+	name := "vol-fsgroup"
+	e.mustApply(t, fmt.Sprintf(`apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: vol-fsgroup
+data:
+  k: v
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: %[1]s
+spec:
+  terminationGracePeriodSeconds: 1
+  securityContext:
+    fsGroup: 2000
+  volumes:
+  - {name: scratch, emptyDir: {}}
+  - {name: cfg, configMap: {name: vol-fsgroup, defaultMode: 0600}}
+  - {name: data, persistentVolumeClaim: {claimName: vol-fsgroup}}
+  containers:
+  - name: c
+    image: %[2]s
+    command: ["sleep", "100000"]
+    securityContext: {runAsUser: 1000, runAsGroup: 1000}
+    volumeMounts:
+    - {name: scratch, mountPath: /scratch}
+    - {name: cfg, mountPath: /cfg}
+    - {name: data, mountPath: /data}
+`, name, busyboxRef))
+	e.waitFor(t, name, 2*time.Minute, "running", running)
+	if got := e.sh(t, name, "c", "stat -c '%g %a' /scratch /data; stat -L -c '%g %a' /cfg/k"); got != "2000 2777\n2000 2777\n2000 640" {
+		t.Errorf("group and mode of the volumes: %q, want 2000 with setgid directories and group read on the file", got)
+	}
+	e.ok(t, "delete", "pod", name, "--grace-period=1")
+	e.ok(t, "volume", "rm", "vol-fsgroup")
 }
