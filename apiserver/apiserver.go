@@ -49,6 +49,7 @@ func New(sup *supervisor.Supervisor, v Version, opts ...Option) *Server {
 		o(s)
 	}
 	s.routeObjects()
+	s.routeClaims()
 	const pods = "/api/v1/namespaces/{ns}/pods"
 	s.mux.HandleFunc("GET /version", s.getVersion)
 	s.mux.HandleFunc("GET /api/v1/pods", s.listPods)

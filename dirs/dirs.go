@@ -96,6 +96,14 @@ func (d Dirs) Pods() string { return filepath.Join(d.Data, "pods") }
 // Objects holds the ConfigMaps and Secrets (package objects).
 func (d Dirs) Objects() string { return filepath.Join(d.Data, "objects") }
 
+// Volumes holds the named persistent volumes that pods' persistentVolumeClaim
+// volumes use (package volume); they outlive the pods.
+func (d Dirs) Volumes() string { return filepath.Join(d.Data, "volumes") }
+
+// PodVolumes holds the memory-backed volumes of running pods (secrets,
+// emptyDir medium: Memory): the runtime directory is a tmpfs on most hosts.
+func (d Dirs) PodVolumes() string { return filepath.Join(d.Runtime, "volumes") }
+
 // Ensure creates the runtime directory (0700, checked to be ours) and the data
 // directory. A runtime directory in /tmp owned by someone else is refused, since
 // another user could otherwise plant a socket podbox would trust.

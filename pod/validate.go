@@ -85,6 +85,7 @@ func validateSpec(s *corev1.PodSpec, path *field.Path) field.ErrorList {
 
 	volumes, vErrs := validateVolumes(s.Volumes, path.Child("volumes"))
 	errs = append(errs, vErrs...)
+	errs = append(errs, validateVolumeSources(s.Volumes, path.Child("volumes"))...)
 
 	if len(s.Containers) == 0 {
 		errs = append(errs, field.Required(path.Child("containers"), ""))
@@ -200,6 +201,7 @@ func validateContainer(c *corev1.Container, isInit bool, names, volumes sets.Set
 
 	errs = append(errs, validatePorts(c.Ports, path.Child("ports"))...)
 	errs = append(errs, validateEnv(c.Env, path.Child("env"))...)
+	errs = append(errs, validateVolumeMounts(c, path)...)
 
 	mounts := sets.New[string]()
 	for i, m := range c.VolumeMounts {

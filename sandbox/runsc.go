@@ -106,6 +106,11 @@ func (r *Runsc) args(cmd ...string) []string {
 		// A go-built runsc has no sidecar binaries; booting from the same
 		// binary is this pinned version's supported fallback.
 		"--sidecar-usage-policy=LEGACY_DEPRECATED_SLOW_EMBEDDED_FALLBACK",
+		// A hostPath volume of type Socket is there to be connected to
+		// (docker.sock, /dev/log …); the gofer refuses host sockets unless
+		// told. Only sockets the user bind-mounts can be reached, and the
+		// user can connect to them anyway.
+		"--host-uds=open",
 	}
 	if r.OverlayDir != "" {
 		a = append(a, "--overlay2=root:dir="+r.OverlayDir)

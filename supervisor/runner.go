@@ -35,6 +35,8 @@ type runner struct {
 	live   map[string]*liveContainer
 	// probers run the probes of containers that have any, by name.
 	probers map[string]*probes.ContainerProber
+	// vols are the pod's volumes (volumes.go), made on first use.
+	vols *podVolumes
 	// restarts counts restarts in flight, which teardown waits for.
 	restarts sync.WaitGroup
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	corev1 "k8s.io/api/core/v1"
 
 	"podbox.dev/podbox/image"
@@ -27,6 +26,7 @@ type action struct {
 // Images are pulled per container, right before it starts, as the kubelet
 // does.
 var startActions = []action{
+	{"prepare volumes", (*runner).prepareVolumes},
 	{"create pod network", (*runner).createNetwork},
 	{"start sandbox", (*runner).startSandbox},
 	{"run init containers", (*runner).runInitContainers},
@@ -36,6 +36,7 @@ var startActions = []action{
 // adoptActions continue the start of an adopted pod, whose network and
 // sandbox exist.
 var adoptActions = []action{
+	{"prepare volumes", (*runner).prepareVolumes},
 	{"run init containers", (*runner).runInitContainers},
 	{"start containers", (*runner).startContainers},
 }
@@ -212,7 +213,11 @@ func (r *runner) startSandbox() error {
 	if err != nil {
 		return fail(err)
 	}
-	if err := sandbox.WriteBundle(bundle, sandbox.PauseSpec(r.sandboxPod(), r.sup.pauseRootfs)); err != nil {
+	pause := sandbox.PauseSpec(r.sandboxPod(), r.sup.pauseRootfs)
+	for k, v := range r.volumeHints() {
+		pause.Annotations[k] = v
+	}
+	if err := sandbox.WriteBundle(bundle, pause); err != nil {
 		return fail(err)
 	}
 	if err := r.runsc.Create(r.ctx, r.rec.SandboxID, bundle); err != nil {
@@ -350,7 +355,11 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	if err != nil {
 		return err
 	}
-	var mounts []specs.Mount
+	mounts, err := r.volumeMounts(c, proc.Env)
+	if err != nil {
+		r.waitingError(c.Name, "CreateContainerConfigError", err)
+		return nil
+	}
 	if c.TerminationMessagePath != "" {
 		f, err := r.terminationFile(c.Name, restart)
 		if err != nil {

@@ -79,6 +79,7 @@ func (r *runner) teardown() {
 	if err := r.removeNetwork(); err != nil {
 		r.sup.opts.Log.Warn("remove pod network", "pod", r.name, "err", err)
 	}
+	r.teardownVolumes()
 	r.stopProbes(true)
 	r.update(func(rec *podRecord) {
 		rec.SandboxReady = false

@@ -27,6 +27,7 @@ import (
 	"podbox.dev/podbox/objects"
 	"podbox.dev/podbox/pod"
 	"podbox.dev/podbox/sandbox"
+	"podbox.dev/podbox/volume"
 )
 
 var podsResource = schema.GroupResource{Resource: "pods"}
@@ -77,6 +78,7 @@ type Supervisor struct {
 	// back-off, keyed by pod UID and image, crashBackoff its crash loop
 	// back-off, keyed by pod UID and container.
 	events       *eventLog
+	claims       *volume.Claims
 	pullBackoff  *flowcontrol.Backoff
 	crashBackoff *flowcontrol.Backoff
 
@@ -103,7 +105,9 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 		events:       newEventLog(opts.Clock),
 		pullBackoff:  flowcontrol.NewFakeBackOff(pullBackoffInitial, pullBackoffMax, opts.Clock),
 		crashBackoff: flowcontrol.NewFakeBackOff(crashBackoffInitial, crashBackoffMax, opts.Clock),
+		claims:       volume.OpenClaims(opts.Dirs.Volumes()),
 	}
+	s.watchObjects()
 	for _, d := range []string{opts.Dirs.RunscRoot(), opts.Dirs.Netns(), opts.Dirs.Pods()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
@@ -242,6 +246,7 @@ func (s *Supervisor) startRunner(dir string, rec *podRecord, adopt bool) {
 	if rec.Pod.DeletionTimestamp != nil && !adopt {
 		// Deleted before the crash: only the files and leases remain.
 		_ = s.opts.Images.Release(key)
+		s.removeMemoryVolumes(rec.SandboxID)
 		os.RemoveAll(dir)
 		return
 	}

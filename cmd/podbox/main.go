@@ -111,6 +111,7 @@ func commands() []*cli.Command {
 		imageCommand(),
 		pullCommand(),
 		imagesCommand(),
+		volumeCommand(),
 		rmiCommand(),
 		daemonCommand(),
 		versionCommand(),

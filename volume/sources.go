@@ -1,0 +1,262 @@
+package volume
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Objects is where configMap and secret volumes read their sources
+// (*objects.Store).
+type Objects interface {
+	ConfigMap(namespace, name string) (*corev1.ConfigMap, error)
+	Secret(namespace, name string) (*corev1.Secret, error)
+}
+
+// fileMode turns an API mode (which may carry only permission bits) into an
+// os.FileMode.
+func fileMode(m *int32, def *int32) os.FileMode {
+	switch {
+	case m != nil:
+		return os.FileMode(*m) & os.ModePerm
+	case def != nil:
+		return os.FileMode(*def) & os.ModePerm
+	}
+	return 0o644
+}
+
+// configMapPayload is the kubelet's configmap MakePayload: every key, or
+// the items asked for, as files; a missing optional ConfigMap is empty.
+func configMapPayload(objs Objects, ns string, src *corev1.ConfigMapVolumeSource, defMode *int32, into map[string]File) error {
+	optional := src.Optional != nil && *src.Optional
+	if objs == nil {
+		return fmt.Errorf("configmap %q not found: podbox has no object store", src.Name)
+	}
+	cm, err := objs.ConfigMap(ns, src.Name)
+	if apierrors.IsNotFound(err) {
+		if optional {
+			return nil
+		}
+		return fmt.Errorf("configmap %q not found", src.Name)
+	}
+	if err != nil {
+		return err
+	}
+	data := map[string][]byte{}
+	for k, v := range cm.Data {
+		data[k] = []byte(v)
+	}
+	for k, v := range cm.BinaryData {
+		data[k] = v
+	}
+	return keysPayload(data, src.Items, optional, "configmap references non-existent config key", defMode, into)
+}
+
+// secretPayload is the secret counterpart of configMapPayload.
+func secretPayload(objs Objects, ns string, name string, items []corev1.KeyToPath, optional bool, defMode *int32, into map[string]File) error {
+	if objs == nil {
+		return fmt.Errorf("secret %q not found: podbox has no object store", name)
+	}
+	sec, err := objs.Secret(ns, name)
+	if apierrors.IsNotFound(err) {
+		if optional {
+			return nil
+		}
+		return fmt.Errorf("secret %q not found", name)
+	}
+	if err != nil {
+		return err
+	}
+	data := map[string][]byte{}
+	for k, v := range sec.Data {
+		data[k] = v
+	}
+	// A Secret written without the store's normalisation may still carry
+	// stringData; it wins over data, as in the API server.
+	for k, v := range sec.StringData {
+		data[k] = []byte(v)
+	}
+	return keysPayload(data, items, optional, "secret references non-existent secret key", defMode, into)
+}
+
+func keysPayload(data map[string][]byte, items []corev1.KeyToPath, optional bool, missing string, defMode *int32, into map[string]File) error {
+	if len(items) == 0 {
+		for k, v := range data {
+			into[k] = File{Data: v, Mode: fileMode(nil, defMode)}
+		}
+		return nil
+	}
+	for _, it := range items {
+		v, ok := data[it.Key]
+		if !ok {
+			if optional {
+				continue
+			}
+			return fmt.Errorf("%s: %s", missing, it.Key)
+		}
+		into[it.Path] = File{Data: v, Mode: fileMode(it.Mode, defMode)}
+	}
+	return nil
+}
+
+// downwardAPIPayload writes the pod's fields and the containers' resources.
+func downwardAPIPayload(p *corev1.Pod, items []corev1.DownwardAPIVolumeFile, defMode *int32, into map[string]File) error {
+	for _, it := range items {
+		var v string
+		var err error
+		switch {
+		case it.FieldRef != nil:
+			v, err = podFieldValue(p, it.FieldRef.FieldPath)
+		case it.ResourceFieldRef != nil:
+			v, err = resourceValue(p, it.ResourceFieldRef)
+		default:
+			err = fmt.Errorf("downwardAPI item %q has no fieldRef or resourceFieldRef", it.Path)
+		}
+		if err != nil {
+			return err
+		}
+		into[it.Path] = File{Data: []byte(v), Mode: fileMode(it.Mode, defMode)}
+	}
+	return nil
+}
+
+// podFieldValue is a downwardAPI volume's fieldRef: the fields of the pod
+// object, with whole label and annotation maps as key="value" lines.
+func podFieldValue(p *corev1.Pod, fp string) (string, error) {
+	switch fp {
+	case "metadata.name":
+		return p.Name, nil
+	case "metadata.namespace":
+		return p.Namespace, nil
+	case "metadata.uid":
+		return string(p.UID), nil
+	case "metadata.labels":
+		return formatMap(p.Labels), nil
+	case "metadata.annotations":
+		return formatMap(p.Annotations), nil
+	}
+	for prefix, m := range map[string]map[string]string{"metadata.labels": p.Labels, "metadata.annotations": p.Annotations} {
+		rest, ok := strings.CutPrefix(fp, prefix+"[")
+		if !ok || !strings.HasSuffix(rest, "]") {
+			continue
+		}
+		key, err := strconv.Unquote(strings.Replace(strings.TrimSuffix(rest, "]"), "'", `"`, 2))
+		if err != nil {
+			return "", fmt.Errorf("unsupported fieldPath %q", fp)
+		}
+		return m[key], nil
+	}
+	return "", fmt.Errorf("unsupported fieldPath %q: a downwardAPI volume supports metadata.name, metadata.namespace, metadata.uid, metadata.labels, metadata.annotations, metadata.labels['KEY'] and metadata.annotations['KEY']", fp)
+}
+
+// formatMap is the kubelet's fieldpath.FormatMap: sorted key="value" lines.
+func formatMap(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%v=%q\n", k, m[k])
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// resourceValue is a resourceFieldRef: the container's limit or request,
+// divided by the divisor and rounded up; an unset limit is the machine's
+// capacity (the kubelet uses the node's allocatable).
+func resourceValue(p *corev1.Pod, ref *corev1.ResourceFieldSelector) (string, error) {
+	var c *corev1.Container
+	for i := range p.Spec.Containers {
+		if p.Spec.Containers[i].Name == ref.ContainerName {
+			c = &p.Spec.Containers[i]
+		}
+	}
+	for i := range p.Spec.InitContainers {
+		if p.Spec.InitContainers[i].Name == ref.ContainerName {
+			c = &p.Spec.InitContainers[i]
+		}
+	}
+	if c == nil {
+		return "", fmt.Errorf("resourceFieldRef: container %q not found in the pod", ref.ContainerName)
+	}
+	kind, name, ok := strings.Cut(ref.Resource, ".")
+	if !ok || (kind != "limits" && kind != "requests") {
+		return "", fmt.Errorf("unsupported container resource %q", ref.Resource)
+	}
+	list := c.Resources.Limits
+	if kind == "requests" {
+		list = c.Resources.Requests
+	}
+	q, set := list[corev1.ResourceName(name)]
+	if !set {
+		q = capacity(corev1.ResourceName(name))
+		if kind == "requests" && name != "cpu" && name != "memory" {
+			q = resource.Quantity{}
+		}
+	}
+	divisor := ref.Divisor
+	if divisor.IsZero() {
+		divisor = resource.MustParse("1")
+	}
+	if name == "cpu" {
+		v := math.Ceil(float64(q.MilliValue()) / float64(divisor.MilliValue()))
+		return strconv.FormatInt(int64(v), 10), nil
+	}
+	v := math.Ceil(float64(q.Value()) / float64(divisor.Value()))
+	return strconv.FormatInt(int64(v), 10), nil
+}
+
+// capacity is this machine's amount of a resource, standing in for the
+// node's allocatable.
+func capacity(name corev1.ResourceName) resource.Quantity {
+	switch name {
+	case corev1.ResourceCPU:
+		return *resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI)
+	case corev1.ResourceMemory:
+		var si unix.Sysinfo_t
+		if unix.Sysinfo(&si) == nil {
+			return *resource.NewQuantity(int64(si.Totalram)*int64(si.Unit), resource.BinarySI)
+		}
+	case corev1.ResourceEphemeralStorage:
+		var st unix.Statfs_t
+		if unix.Statfs("/", &st) == nil {
+			return *resource.NewQuantity(int64(st.Blocks)*st.Bsize, resource.BinarySI)
+		}
+	}
+	return resource.Quantity{}
+}
+
+// projectedPayload combines the sources of a projected volume in one
+// directory.
+func projectedPayload(objs Objects, p *corev1.Pod, src *corev1.ProjectedVolumeSource, into map[string]File) error {
+	for _, s := range src.Sources {
+		var err error
+		switch {
+		case s.ConfigMap != nil:
+			cm := corev1.ConfigMapVolumeSource{LocalObjectReference: s.ConfigMap.LocalObjectReference, Items: s.ConfigMap.Items, Optional: s.ConfigMap.Optional}
+			err = configMapPayload(objs, p.Namespace, &cm, src.DefaultMode, into)
+		case s.Secret != nil:
+			err = secretPayload(objs, p.Namespace, s.Secret.Name, s.Secret.Items, s.Secret.Optional != nil && *s.Secret.Optional, src.DefaultMode, into)
+		case s.DownwardAPI != nil:
+			err = downwardAPIPayload(p, s.DownwardAPI.Items, src.DefaultMode, into)
+		default:
+			// Validation refuses the other sources at apply time.
+			err = fmt.Errorf("unsupported projected volume source")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
