@@ -306,4 +306,5 @@ func emptyNil(m map[string]string) map[string]string {
 // saved and the change published when it runs.
 func (r *runner) metadataChanged() {
 	r.sup.opts.Log.Debug("pod metadata changed", "pod", r.namespace+"/"+r.name)
+	r.refreshVolumes()
 }
