@@ -374,7 +374,14 @@ func (s *Supervisor) Logs(ctx context.Context, namespace, name string, opts LogO
 type Streams struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// TTY runs the command on a terminal: its output (stdout and stderr
+	// merged, as on any terminal) goes to Stdout, and Resize sets its size.
+	TTY    bool
+	Resize <-chan TermSize
 }
+
+// TermSize is a terminal's size in characters.
+type TermSize struct{ Width, Height uint16 }
 
 // Exec runs a command in a running container and returns its exit code.
 func (s *Supervisor) Exec(ctx context.Context, namespace, name, container string, cmd []string, st Streams) (int, error) {

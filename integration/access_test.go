@@ -1,0 +1,177 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// shellPod runs a busybox container that only sleeps, for exec, cp and top.
+func shellPod(name string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %[1]s
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: sh
+    image: %[2]s
+    command: ["sh", "-c", "exec sleep 100000"]
+`, name, busyboxRef)
+}
+
+// startShellPod applies a shellPod and waits for it to run.
+func startShellPod(t *testing.T, e *env, name string) {
+	t.Helper()
+	if r := e.apply(t, shellPod(name)); r.code != 0 {
+		t.Fatalf("apply: %+v", r)
+	}
+	t.Cleanup(func() { e.run(t, nil, "delete", "pod", name, "--grace-period=1") })
+	e.waitFor(t, name, 2*time.Minute, "running", running)
+}
+
+// terminal is podbox running on a pseudo-terminal, as in an interactive
+// shell: what it prints is collected, and lines can be typed at it.
+type terminal struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	tty  *os.File
+	mu   sync.Mutex
+	out  strings.Builder
+	done chan struct{}
+}
+
+func (e *env) startOnTerminal(t *testing.T, rows, cols uint16, args ...string) *terminal {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(e.bin, "podbox"), args...)
+	cmd.Env = e.environ()
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: rows, Cols: cols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := &terminal{t: t, cmd: cmd, tty: f, done: make(chan struct{})}
+	go func() {
+		defer close(term.done)
+		r := bufio.NewReader(f)
+		buf := make([]byte, 4096)
+		for {
+			n, err := r.Read(buf)
+			term.mu.Lock()
+			term.out.Write(buf[:n])
+			term.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		f.Close()
+	})
+	return term
+}
+
+func (term *terminal) output() string {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return term.out.String()
+}
+
+func (term *terminal) typeLine(s string) {
+	term.t.Helper()
+	if _, err := io.WriteString(term.tty, s+"\r"); err != nil {
+		term.t.Fatal(err)
+	}
+}
+
+// waitOutput waits until the output from offset on contains want.
+func (term *terminal) waitOutput(offset int, want string) int {
+	term.t.Helper()
+	var at int
+	eventually(term.t, time.Minute, func() string {
+		out := term.output()
+		if i := strings.Index(out[min(offset, len(out)):], want); i >= 0 {
+			at = offset + i + len(want)
+			return ""
+		}
+		return fmt.Sprintf("terminal output does not show %q:\n%s", want, out)
+	})
+	return at
+}
+
+// exitCode waits for podbox to exit and returns its status.
+func (term *terminal) exitCode() int {
+	term.t.Helper()
+	exited := make(chan error, 1)
+	go func() { exited <- term.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		} else if err != nil {
+			term.t.Fatal(err)
+		}
+		return 0
+	case <-time.After(time.Minute):
+		term.t.Fatalf("podbox did not exit; terminal:\n%s", term.output())
+	}
+	return -1
+}
+
+func TestExecTTY(t *testing.T) {
+	t.Parallel()
+	e := shared
+	startShellPod(t, e, "exec-tty")
+
+	term := e.startOnTerminal(t, 30, 100, "exec", "-it", "exec-tty", "--", "sh")
+	// gVisor gives the command the host pty's replica as an imported host
+	// terminal, so it is a terminal (isatty, job control, sizes) but has no
+	// /dev/pts name inside the sandbox: `tty` says "not a tty" there.
+	term.typeLine("test -t 0 && test -t 1 && echo on-$((1+1))-terminal; stty size; echo term=$TERM")
+	at := term.waitOutput(0, "on-2-terminal")
+	at = term.waitOutput(at, "30 100")
+	at = term.waitOutput(at, "term=xterm")
+
+	// Resizing podbox's terminal resizes the command's.
+	if err := pty.Setsize(term.tty, &pty.Winsize{Rows: 41, Cols: 123}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, func() string {
+		term.typeLine("stty size")
+		time.Sleep(300 * time.Millisecond)
+		if strings.Contains(term.output()[at:], "41 123") {
+			return ""
+		}
+		return "the new size did not reach the command:\n" + term.output()
+	})
+	// The terminal is raw on podbox's side: ^C goes to the remote shell
+	// (which survives it) and does not kill podbox.
+	io.WriteString(term.tty, "sleep 30\r")
+	time.Sleep(500 * time.Millisecond)
+	io.WriteString(term.tty, "\x03")
+	term.typeLine("echo still-$((40+2))")
+	term.waitOutput(at, "still-42")
+	term.typeLine("exit 7")
+	if code := term.exitCode(); code != 7 {
+		t.Errorf("exec -it exited %d, want the shell's 7; terminal:\n%s", code, term.output())
+	}
+
+	// Without a terminal on podbox's side, -t is refused with kubectl's notice
+	// and the command still runs.
+	r := e.run(t, strings.NewReader("echo piped\n"), "exec", "-it", "exec-tty", "--", "sh")
+	if r.code != 0 || !strings.Contains(r.stdout, "piped") || !strings.Contains(r.stderr, "Unable to use a TTY") {
+		t.Errorf("exec -it without a terminal: %+v", r)
+	}
+}
