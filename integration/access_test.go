@@ -175,3 +175,65 @@ func TestExecTTY(t *testing.T) {
 		t.Errorf("exec -it without a terminal: %+v", r)
 	}
 }
+
+func TestCopy(t *testing.T) {
+	t.Parallel()
+	e := shared
+	startShellPod(t, e, "cp")
+
+	// A tree with modes, an empty directory and a symbolic link.
+	src := filepath.Join(t.TempDir(), "tree")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(src, "bin"), 0o755))
+	must(os.Mkdir(filepath.Join(src, "private"), 0o700))
+	must(os.WriteFile(filepath.Join(src, "a.txt"), []byte("alpha\n"), 0o640))
+	must(os.WriteFile(filepath.Join(src, "bin", "run.sh"), []byte("#!/bin/sh\necho ran\n"), 0o755))
+	must(os.Symlink("a.txt", filepath.Join(src, "link")))
+	must(os.Chmod(filepath.Join(src, "a.txt"), 0o640))
+
+	// Into an existing directory: the tree lands inside it.
+	e.ok(t, "cp", src, "cp:/tmp")
+	out := e.ok(t, "exec", "cp", "--", "sh", "-c",
+		"cd /tmp/tree && stat -c '%a %n' a.txt bin/run.sh private && readlink link && cat link && bin/run.sh")
+	for _, want := range []string{"640 a.txt", "755 bin/run.sh", "700 private", "a.txt\nalpha\nran"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("in the container after cp to it: %q lacks %q", out, want)
+		}
+	}
+	// To a new name: the tree is copied as that name.
+	e.ok(t, "cp", src, "default/cp:/tmp/renamed")
+	if out := e.ok(t, "exec", "cp", "--", "cat", "/tmp/renamed/a.txt"); out != "alpha\n" {
+		t.Errorf("cp to a new name: %q", out)
+	}
+
+	// Back out: modes kept, the symlink skipped with kubectl's warning.
+	e.ok(t, "exec", "cp", "--", "sh", "-c", "chmod 604 /tmp/tree/a.txt")
+	dst := filepath.Join(t.TempDir(), "back")
+	r := e.run(t, nil, "cp", "cp:/tmp/tree", dst)
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: skipping symlink") {
+		t.Fatalf("cp from the pod: %+v", r)
+	}
+	for name, mode := range map[string]os.FileMode{"a.txt": 0o604, "bin/run.sh": 0o755, "private": 0o700 | os.ModeDir} {
+		fi, err := os.Stat(filepath.Join(dst, name))
+		if err != nil || fi.Mode() != mode {
+			t.Errorf("%s after cp from the pod: %v %v, want mode %v", name, fi.Mode(), err, mode)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "bin", "run.sh")); string(b) != "#!/bin/sh\necho ran\n" {
+		t.Errorf("run.sh content %q", b)
+	}
+	// A single file into an existing local directory.
+	e.ok(t, "cp", "cp:/tmp/tree/a.txt", dst+"/bin")
+	if b, _ := os.ReadFile(filepath.Join(dst, "bin", "a.txt")); string(b) != "alpha\n" {
+		t.Errorf("single file copy: %q", b)
+	}
+	// A missing path in the container fails.
+	if r := e.run(t, nil, "cp", "cp:/no/such", dst+"/x"); r.code == 0 {
+		t.Errorf("cp of a missing path succeeded: %+v", r)
+	}
+}

@@ -94,6 +94,7 @@ func commands() []*cli.Command {
 		describeCommand(),
 		logsCommand(),
 		execCommand(),
+		cpCommand(),
 		portForwardCommand(),
 		deleteCommand(),
 		imageCommand(),
