@@ -237,3 +237,63 @@ func TestCopy(t *testing.T) {
 		t.Errorf("cp of a missing path succeeded: %+v", r)
 	}
 }
+
+func TestTop(t *testing.T) {
+	t.Parallel()
+	e := shared
+	if r := e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: top
+  labels: {app: top}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: busy
+    image: %[1]s
+    command: ["sh", "-c", "while :; do :; done"]
+  - name: idle
+    image: %[1]s
+    command: ["sh", "-c", "exec sleep 100000"]
+`, busyboxRef)); r.code != 0 {
+		t.Fatalf("apply: %+v", r)
+	}
+	t.Cleanup(func() { e.run(t, nil, "delete", "pod", "top", "--grace-period=1") })
+	e.waitFor(t, "top", 2*time.Minute, "running", running)
+
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(filepath.Dir(e.runtime), "daemon.log"))
+			t.Logf("daemon log:\n%s", b)
+		}
+	})
+	out := e.ok(t, "top", "pod", "top", "--containers")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "POD NAME CPU(cores) MEMORY(bytes)" {
+		t.Fatalf("top pod --containers:\n%s", out)
+	}
+	cpu := map[string]int{}
+	for _, l := range lines[1:] {
+		var pod, name string
+		var milli, mi int
+		if _, err := fmt.Sscanf(strings.Join(strings.Fields(l), " "), "%s %s %dm %dMi", &pod, &name, &milli, &mi); err != nil {
+			t.Fatalf("row %q: %v", l, err)
+		}
+		cpu[name] = milli
+	}
+	// A busy loop uses a good part of a core even on a loaded machine; a
+	// sleeping shell next to it almost nothing.
+	if cpu["busy"] < 100 || cpu["idle"] > cpu["busy"]/4 {
+		t.Errorf("CPU: busy %dm, idle %dm\n%s", cpu["busy"], cpu["idle"], out)
+	}
+
+	// The pod row, by label, across namespaces.
+	out = e.ok(t, "top", "pod", "-A", "-l", "app=top")
+	if f := strings.Fields(strings.Split(strings.TrimSpace(out), "\n")[1]); len(f) != 4 || f[0] != "default" || f[1] != "top" || !strings.HasSuffix(f[3], "Mi") {
+		t.Errorf("top pod -A -l app=top:\n%s", out)
+	}
+	r := e.run(t, nil, "top", "pod", "no-such-pod")
+	if r.code == 0 || !strings.Contains(r.stderr, `podmetrics.metrics.k8s.io "default/no-such-pod" not found`) {
+		t.Errorf("top of a missing pod: %+v", r)
+	}
+}

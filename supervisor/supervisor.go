@@ -81,6 +81,9 @@ type Supervisor struct {
 
 	mu   sync.Mutex
 	pods map[string]*runner // by namespace/name
+
+	// usage keeps the pods' last resource samples for `top`.
+	usage usageCache
 }
 
 // New prepares a supervisor: it cleans up what a previous supervisor left

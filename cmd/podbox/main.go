@@ -95,6 +95,7 @@ func commands() []*cli.Command {
 		logsCommand(),
 		execCommand(),
 		cpCommand(),
+		topCommand(),
 		portForwardCommand(),
 		deleteCommand(),
 		imageCommand(),
