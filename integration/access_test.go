@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // shellPod runs a busybox container that only sleeps, for exec, cp and top.
@@ -261,12 +262,7 @@ spec:
 	t.Cleanup(func() { e.run(t, nil, "delete", "pod", "top", "--grace-period=1") })
 	e.waitFor(t, "top", 2*time.Minute, "running", running)
 
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(filepath.Dir(e.runtime), "daemon.log"))
-			t.Logf("daemon log:\n%s", b)
-		}
-	})
+	logDaemonOnFailure(t, e)
 	out := e.ok(t, "top", "pod", "top", "--containers")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "POD NAME CPU(cores) MEMORY(bytes)" {
@@ -296,4 +292,122 @@ spec:
 	if r.code == 0 || !strings.Contains(r.stderr, `podmetrics.metrics.k8s.io "default/no-such-pod" not found`) {
 		t.Errorf("top of a missing pod: %+v", r)
 	}
+}
+
+func TestStaticPods(t *testing.T) {
+	t.Parallel()
+	e := privateEnv(t, false)
+	logDaemonOnFailure(t, e)
+	dir := filepath.Join(e.home, ".config", "podbox", "manifests")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeManifest := func(file, content string) {
+		t.Helper()
+		// Written beside and renamed, as editors and config tools do.
+		tmp := filepath.Join(dir, ".tmp-"+file)
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, file)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	static := func(greeting string) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: static-web
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: %s
+    env: [{name: GREETING, value: %q}]
+    command: ["sh", "-c", "echo $GREETING; exec sleep 100000"]
+`, busyboxRef, greeting)
+	}
+	// A file present before the daemon starts.
+	writeManifest("web.yaml", static("hello"))
+	if err := e.startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	waitExists := func() {
+		t.Helper()
+		eventually(t, 2*time.Minute, func() string {
+			if r := e.run(t, nil, "get", "pod", "static-web"); r.code != 0 {
+				return "no static pod: " + r.stderr
+			}
+			return ""
+		})
+	}
+	waitExists()
+	p := e.waitFor(t, "static-web", 2*time.Minute, "running", running)
+	if p.Annotations["kubernetes.io/config.source"] != "file" || p.Annotations["kubernetes.io/config.hash"] == "" {
+		t.Errorf("annotations of a static pod: %v", p.Annotations)
+	}
+	uid := p.UID
+
+	// A changed file replaces the pod.
+	writeManifest("web.yaml", static("changed"))
+	waitExists()
+	p = e.waitFor(t, "static-web", 2*time.Minute, "replaced and running", func(p *corev1.Pod) bool { return p.UID != uid && running(p) })
+	eventually(t, time.Minute, func() string {
+		if out := e.run(t, nil, "logs", "static-web").stdout; out != "changed\n" {
+			return "logs of the replaced pod: " + out
+		}
+		return ""
+	})
+	uid = p.UID
+
+	// Deleting it through the API only restarts it from its file.
+	e.ok(t, "delete", "pod", "static-web")
+	waitExists()
+	p = e.waitFor(t, "static-web", 2*time.Minute, "recreated", func(p *corev1.Pod) bool { return p.UID != uid && running(p) })
+	uid = p.UID
+
+	// A restarted daemon resumes the same pod: not duplicated, not replaced.
+	e.stopDaemon()
+	if err := e.startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	waitExists()
+	p = e.waitFor(t, "static-web", 2*time.Minute, "running again", running)
+	if p.UID != uid {
+		t.Errorf("the daemon restart replaced the static pod (%s -> %s)", uid, p.UID)
+	}
+	if names := strings.Fields(e.ok(t, "get", "pods", "-A", "-o", "name")); len(names) != 1 {
+		t.Errorf("pods after the restart: %v", names)
+	}
+
+	// A bad file is reported in the daemon's log; the daemon goes on.
+	writeManifest("bad.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: [{name: c, imagee: x}]}\n")
+	eventually(t, time.Minute, func() string {
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(e.runtime), "daemon.log"))
+		if !strings.Contains(string(b), "bad manifest file") || !strings.Contains(string(b), "imagee") {
+			return "the bad file is not reported in the daemon log"
+		}
+		return ""
+	})
+
+	// Removing the file removes the pod.
+	if err := os.Remove(filepath.Join(dir, "web.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, func() string {
+		if r := e.run(t, nil, "get", "pod", "static-web"); r.code == 0 {
+			return "the pod of a removed file still exists"
+		}
+		return ""
+	})
+}
+
+// logDaemonOnFailure shows the supervisor's log when the test fails.
+func logDaemonOnFailure(t *testing.T, e *env) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(filepath.Dir(e.runtime), "daemon.log"))
+			t.Logf("daemon log:\n%s", b)
+		}
+	})
 }
