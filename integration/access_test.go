@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -410,4 +411,114 @@ func logDaemonOnFailure(t *testing.T, e *env) {
 			t.Logf("daemon log:\n%s", b)
 		}
 	})
+}
+
+func TestRun(t *testing.T) {
+	t.Parallel()
+	e := shared
+
+	// run --rm -i: stdin reaches the container, its exit code becomes
+	// podbox's, and the pod is deleted afterwards.
+	r := e.run(t, strings.NewReader("hello\n"), "run", "run-rm", "--image="+busyboxRef, "--restart=Never", "--rm", "-i",
+		"--", "sh", "-c", "read x; echo got $x; exit 3")
+	if r.code != 3 || !strings.Contains(r.stdout, "got hello") || !strings.Contains(r.stdout, `pod "run-rm" deleted`) {
+		t.Errorf("run --rm -i: %+v", r)
+	}
+	if r := e.run(t, nil, "get", "pod", "run-rm"); r.code == 0 {
+		t.Errorf("run --rm left the pod: %s", r.stdout)
+	}
+
+	// run without -i: the pod kubectl run makes.
+	out := e.ok(t, "run", "run-web", "--image="+busyboxRef, "--env", "A=1", "--env=B=two", "--port=8080",
+		"--labels=app=web,tier=front", "--command", "--", "sh", "-c", "exec sleep 100000")
+	t.Cleanup(func() { e.run(t, nil, "delete", "pod", "run-web", "--grace-period=1") })
+	if out != "pod/run-web created\n" {
+		t.Errorf("run: %q", out)
+	}
+	p := e.waitFor(t, "run-web", 2*time.Minute, "running", running)
+	c := p.Spec.Containers[0]
+	if p.Labels["app"] != "web" || p.Labels["tier"] != "front" || p.Spec.RestartPolicy != corev1.RestartPolicyAlways ||
+		c.Name != "run-web" || strings.Join(c.Command, " ") != "sh -c exec sleep 100000" || len(c.Args) != 0 ||
+		len(c.Ports) != 1 || c.Ports[0].ContainerPort != 8080 || len(c.Env) != 2 || c.Env[1].Value != "two" {
+		t.Errorf("run made: labels %v restart %s container %+v", p.Labels, p.Spec.RestartPolicy, c)
+	}
+	if out := e.ok(t, "get", "pods", "-l", "run=run-web", "-o", "name"); out != "" {
+		t.Errorf("--labels replaces run=NAME, as in kubectl; got %q", out)
+	}
+
+	// Bad flags are refused before anything is created.
+	for _, args := range [][]string{
+		{"run", "bad", "--image=" + busyboxRef, "--restart=Sometimes"},
+		{"run", "bad", "--image=" + busyboxRef, "--rm"},
+		{"run", "bad"},
+		{"run", "bad", "--image=" + busyboxRef, "--env", "NOEQUALS"},
+	} {
+		if r := e.run(t, nil, args...); r.code == 0 {
+			t.Errorf("%v succeeded: %+v", args, r)
+		}
+	}
+	if r := e.run(t, nil, "get", "pod", "bad"); r.code == 0 {
+		t.Error("a refused run created its pod")
+	}
+}
+
+// TestAttachStdinSurvivesSupervisorCrash: a container with stdin: true
+// keeps its stdin across a crash of the supervisor; attach -i after the
+// adoption still talks to the same process.
+func TestAttachStdinSurvivesSupervisorCrash(t *testing.T) {
+	t.Parallel()
+	e := privateEnv(t, true)
+	logDaemonOnFailure(t, e)
+	if r := e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: echo
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: echo
+    image: %s
+    stdin: true
+    command: ["sh", "-c", "while read l; do echo \"echo:$l\"; [ \"$l\" = quit ] && exit 4; done; echo eof"]
+`, busyboxRef)); r.code != 0 {
+		t.Fatalf("apply: %+v", r)
+	}
+	before := e.waitFor(t, "echo", 2*time.Minute, "running", running)
+
+	// The first attach ends when its input does; stdin stays open (no
+	// stdinOnce), so the container goes on reading.
+	term := e.startOnTerminal(t, 24, 80, "attach", "-i", "echo")
+	io.WriteString(term.tty, "one\r")
+	term.waitOutput(0, "echo:one")
+	term.cmd.Process.Kill()
+	term.exitCode()
+
+	holder := childOf(e.daemon.Process.Pid)
+	sup := childOf(atoi(holder))
+	if err := syscall.Kill(atoi(sup), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, func() string {
+		if now := childOf(atoi(holder)); now == "" || now == sup {
+			return "the supervisor was not replaced"
+		}
+		if r := e.run(t, nil, "get", "pod", "echo"); r.code != 0 {
+			return "the new supervisor does not answer yet"
+		}
+		return ""
+	})
+
+	r := e.run(t, strings.NewReader("two\nquit\n"), "attach", "-i", "echo")
+	if r.code != 0 || !strings.Contains(r.stdout, "echo:two") || !strings.Contains(r.stdout, "echo:quit") {
+		t.Errorf("attach after the supervisor crash: %+v", r)
+	}
+	after := e.waitFor(t, "echo", time.Minute, "terminated", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+	st := after.Status.ContainerStatuses[0]
+	if st.ContainerID != before.Status.ContainerStatuses[0].ContainerID || st.State.Terminated.ExitCode != 4 {
+		t.Errorf("the container was replaced or ended otherwise: %+v", st)
+	}
+	if logs := e.ok(t, "logs", "echo"); !strings.Contains(logs, "echo:one\necho:two\necho:quit") || strings.Contains(logs, "eof") {
+		t.Errorf("log: %q", logs)
+	}
 }

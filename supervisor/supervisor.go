@@ -422,3 +422,12 @@ func (s *Supervisor) Shutdown() {
 }
 
 var errNotRunning = errors.New("not running")
+
+// Attach connects st to a running container's stdin and output.
+func (s *Supervisor) Attach(ctx context.Context, namespace, name, container string, st Streams) error {
+	r, err := s.runner(namespace, name)
+	if err != nil {
+		return err
+	}
+	return r.attach(ctx, container, st)
+}

@@ -96,6 +96,8 @@ func commands() []*cli.Command {
 		execCommand(),
 		cpCommand(),
 		topCommand(),
+		attachCommand(),
+		runCommand(),
 		portForwardCommand(),
 		deleteCommand(),
 		imageCommand(),

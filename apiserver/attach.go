@@ -1,0 +1,59 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"net/http"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
+
+	"podbox.dev/podbox/supervisor"
+)
+
+// podAttach attaches to a running container over the same websocket
+// channel protocol as exec: stdin to the container's stdin (if it has
+// `stdin: true`), its output to the stdout channel. The container's stdout
+// and stderr both arrive on stdout, in the order they were logged.
+func (s *Server) podAttach(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	stdin := q.Get("stdin") == "true"
+	if q.Get("tty") == "true" {
+		writeError(w, apierrors.NewBadRequest("podbox containers have no terminal (tty: true is not supported yet); attach without -t"))
+		return
+	}
+	if !wsstream.IsWebSocketRequest(r) {
+		writeError(w, apierrors.NewBadRequest("attach needs a websocket upgrade with the v5.channel.k8s.io or v4.channel.k8s.io protocol"))
+		return
+	}
+	if _, err := s.sup.Get(r.PathValue("ns"), r.PathValue("name")); err != nil {
+		writeError(w, err)
+		return
+	}
+	channels := []wsstream.ChannelType{
+		chanStdin:  pick(stdin, wsstream.ReadChannel),
+		chanStdout: wsstream.WriteChannel,
+		chanStderr: wsstream.IgnoreChannel,
+		chanError:  wsstream.WriteChannel,
+		chanResize: wsstream.IgnoreChannel,
+	}
+	conn := wsstream.NewConn(map[string]wsstream.ChannelProtocolConfig{
+		"v5.channel.k8s.io": {Binary: true, Channels: channels},
+		"v4.channel.k8s.io": {Binary: true, Channels: channels},
+	})
+	_, streams, err := conn.Open(w, r)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	st := supervisor.Streams{Stdout: streams[chanStdout]}
+	if stdin {
+		st.Stdin = streams[chanStdin]
+	}
+	err = s.sup.Attach(r.Context(), r.PathValue("ns"), r.PathValue("name"), q.Get("container"), st)
+	status := metav1.Status{Status: metav1.StatusSuccess}
+	if err != nil {
+		status = execStatus(nil, -1, err)
+	}
+	_ = json.NewEncoder(streams[chanError]).Encode(status)
+}
