@@ -13,15 +13,13 @@ import (
 
 // podAttach attaches to a running container over the same websocket
 // channel protocol as exec: stdin to the container's stdin (if it has
-// `stdin: true`), its output to the stdout channel. The container's stdout
-// and stderr both arrive on stdout, in the order they were logged.
+// `stdin: true`) or terminal (`tty: true`, which resize requests resize),
+// its output to the stdout channel. The container's stdout and stderr both
+// arrive on stdout, in the order they were logged.
 func (s *Server) podAttach(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	stdin := q.Get("stdin") == "true"
-	if q.Get("tty") == "true" {
-		writeError(w, apierrors.NewBadRequest("podbox containers have no terminal (tty: true is not supported yet); attach without -t"))
-		return
-	}
+	tty := q.Get("tty") == "true"
 	if !wsstream.IsWebSocketRequest(r) {
 		writeError(w, apierrors.NewBadRequest("attach needs a websocket upgrade with the v5.channel.k8s.io or v4.channel.k8s.io protocol"))
 		return
@@ -35,7 +33,7 @@ func (s *Server) podAttach(w http.ResponseWriter, r *http.Request) {
 		chanStdout: wsstream.WriteChannel,
 		chanStderr: wsstream.IgnoreChannel,
 		chanError:  wsstream.WriteChannel,
-		chanResize: wsstream.IgnoreChannel,
+		chanResize: pick(tty, wsstream.ReadChannel),
 	}
 	conn := wsstream.NewConn(map[string]wsstream.ChannelProtocolConfig{
 		"v5.channel.k8s.io": {Binary: true, Channels: channels},
@@ -49,6 +47,10 @@ func (s *Server) podAttach(w http.ResponseWriter, r *http.Request) {
 	st := supervisor.Streams{Stdout: streams[chanStdout]}
 	if stdin {
 		st.Stdin = streams[chanStdin]
+	}
+	if tty {
+		st.TTY = true
+		st.Resize = resizeRequests(r.Context(), streams[chanResize])
 	}
 	err = s.sup.Attach(r.Context(), r.PathValue("ns"), r.PathValue("name"), q.Get("container"), st)
 	status := metav1.Status{Status: metav1.StatusSuccess}

@@ -522,3 +522,70 @@ spec:
 		t.Errorf("log: %q", logs)
 	}
 }
+
+// TestTTYContainer: a container with tty: true gets a terminal; attach -it
+// types into it, resizes it, and its output is logged.
+func TestTTYContainer(t *testing.T) {
+	t.Parallel()
+	e := shared
+	logDaemonOnFailure(t, e)
+	if r := e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: tty
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: sh
+    image: %s
+    stdin: true
+    tty: true
+    command: ["sh"]
+`, busyboxRef)); r.code != 0 {
+		t.Fatalf("apply: %+v", r)
+	}
+	t.Cleanup(func() { e.run(t, nil, "delete", "pod", "tty", "--grace-period=1") })
+	e.waitFor(t, "tty", 2*time.Minute, "running", running)
+
+	term := e.startOnTerminal(t, 30, 90, "attach", "-it", "tty")
+	term.waitOutput(0, "If you don't see a command prompt")
+	term.typeLine("test -t 0 && echo on-$((1+1))-terminal; stty size")
+	at := term.waitOutput(0, "on-2-terminal")
+	at = term.waitOutput(at, "30 90")
+	if err := pty.Setsize(term.tty, &pty.Winsize{Rows: 33, Cols: 101}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, func() string {
+		term.typeLine("stty size")
+		time.Sleep(300 * time.Millisecond)
+		if strings.Contains(term.output()[at:], "33 101") {
+			return ""
+		}
+		return "the new size did not reach the container:\n" + term.output()
+	})
+	term.typeLine("exit 5")
+	if code := term.exitCode(); code != 0 {
+		t.Errorf("attach exited %d; terminal:\n%s", code, term.output())
+	}
+	p := e.waitFor(t, "tty", time.Minute, "terminated", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+	if code := p.Status.ContainerStatuses[0].State.Terminated.ExitCode; code != 5 {
+		t.Errorf("exit code %d, want 5", code)
+	}
+	if logs := e.ok(t, "logs", "tty"); !strings.Contains(logs, "on-2-terminal") {
+		t.Errorf("the terminal's output is not in the log: %q", logs)
+	}
+
+	// run -it --rm: a shell on a terminal, its exit code is podbox's.
+	term = e.startOnTerminal(t, 24, 80, "run", "-it", "--rm", "--restart=Never", "run-tty", "--image="+busyboxRef, "--", "sh")
+	term.waitOutput(0, "If you don't see a command prompt")
+	term.typeLine("echo in-$((2+3))")
+	term.waitOutput(0, "in-5")
+	term.typeLine("exit 6")
+	if code := term.exitCode(); code != 6 {
+		t.Errorf("run -it --rm exited %d, want 6; terminal:\n%s", code, term.output())
+	}
+	if !strings.Contains(term.output(), `pod "run-tty" deleted`) {
+		t.Errorf("run --rm did not delete the pod:\n%s", term.output())
+	}
+}

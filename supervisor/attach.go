@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"podbox.dev/podbox/sandbox"
 )
 
 // attachPath is where the log server offers a container instance's stdin.
@@ -52,26 +54,23 @@ func (r *runner) attach(ctx context.Context, container string, st Streams) error
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if st.Stdin != nil {
-		r.mu.Lock()
-		_, spec := r.container(c.Name)
-		hasStdin := spec.Stdin
-		r.mu.Unlock()
-		if hasStdin {
-			stdin, conn, err := attachStdin(r.attachPath(live.id))
-			if err != nil {
-				return apierrors.NewInternalError(fmt.Errorf("attach to the stdin of container %q: %w", c.Name, err))
-			}
-			defer conn.Close()
-			if stdin != nil {
-				go func() {
-					_, _ = io.Copy(stdin, st.Stdin)
-					// The client's input ended: let go of stdin (the log
-					// server closes it for good with stdinOnce).
-					stdin.Close()
-					conn.Close()
-				}()
-			}
+	r.mu.Lock()
+	_, spec := r.container(c.Name)
+	hasStdin, hasTTY := spec.Stdin, spec.TTY
+	r.mu.Unlock()
+	if st.TTY && !hasTTY {
+		return apierrors.NewBadRequest(fmt.Sprintf("container %s did not allocate a TTY (tty: true)", c.Name))
+	}
+	// The log server hands out the container's stdin, or its terminal
+	// (also for resizing).
+	if (st.Stdin != nil && hasStdin) || (st.TTY && hasTTY) {
+		in, conn, err := attachStdin(r.attachPath(live.id))
+		if err != nil {
+			return apierrors.NewInternalError(fmt.Errorf("attach to the stdin of container %q: %w", c.Name, err))
+		}
+		defer conn.Close()
+		if in != nil {
+			r.pumpAttach(ctx, in, conn, st, hasTTY)
 		}
 	}
 	out := st.Stdout
@@ -92,4 +91,41 @@ func (r *runner) attach(ctx context.Context, container string, st Streams) error
 		return nil
 	}
 	return err
+}
+
+// pumpAttach copies the client's input to the container's stdin (or
+// terminal) and applies resizes to its terminal, in the background. When
+// the input ends, the stdin is let go of (the log server closes it for good
+// with stdinOnce); a terminal is kept until the attach ends, for resizing.
+func (r *runner) pumpAttach(ctx context.Context, in *os.File, conn io.Closer, st Streams, tty bool) {
+	if st.Stdin != nil {
+		go func() {
+			_, _ = io.Copy(in, st.Stdin)
+			if !tty {
+				in.Close()
+				conn.Close()
+			}
+		}()
+	}
+	if !tty {
+		if st.Stdin == nil {
+			in.Close()
+		}
+		return
+	}
+	go func() {
+		defer in.Close()
+		for {
+			select {
+			case sz, ok := <-st.Resize:
+				if !ok {
+					<-ctx.Done()
+					return
+				}
+				_ = sandbox.Resize(in, sz.Width, sz.Height)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 }

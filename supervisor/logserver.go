@@ -30,6 +30,10 @@ type logRequest struct {
 	// end) to attaching clients; see serveStdin.
 	Attach    string `json:"attach,omitempty"`
 	StdinOnce bool   `json:"stdinOnce,omitempty"`
+	// TTY: the only fd is the master of the container's terminal; its
+	// output is the container's stdout, and attach clients get it to
+	// write input to and resize.
+	TTY bool `json:"tty,omitempty"`
 }
 
 // ServeLogs accepts log requests on a unix socket at path until ctx ends.
@@ -75,7 +79,11 @@ func serveLogConn(c *net.UnixConn) error {
 		return err
 	}
 	var req logRequest
-	if err := json.Unmarshal(buf[:n], &req); err != nil || len(fds) != 2 && (len(fds) != 3 || req.Attach == "") {
+	err = json.Unmarshal(buf[:n], &req)
+	if err == nil && req.TTY && len(fds) == 1 {
+		return serveTerminal(req, os.NewFile(uintptr(fds[0]), "pty-master"))
+	}
+	if err != nil || len(fds) != 2 && (len(fds) != 3 || req.Attach == "") {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
@@ -233,4 +241,61 @@ func attachStdin(path string) (*os.File, *net.UnixConn, error) {
 		return nil, c, nil
 	}
 	return os.NewFile(uintptr(fds[0]), "stdin"), c, nil
+}
+
+// serveTerminal logs a terminal's output until the container has closed it
+// (reads of a master fail with EIO then), offering it to attach clients
+// meanwhile.
+func serveTerminal(req logRequest, master *os.File) error {
+	lf, err := openLog(req.Path, time.Now)
+	if err != nil {
+		master.Close()
+		return err
+	}
+	if req.Attach != "" {
+		if dup, err := dupFile(master); err == nil {
+			done := make(chan struct{})
+			defer close(done)
+			go serveStdin(req.Attach, dup, false, done)
+		}
+	}
+	copyTerminal(lf, master)
+	return nil
+}
+
+// copyTerminal writes a terminal's output to the log as stdout, then closes
+// both.
+func copyTerminal(lf *logFile, master *os.File) {
+	lf.copyStream("stdout", master)
+	master.Close()
+	lf.Close()
+}
+
+func dupFile(f *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// sendTerminal hands a container's terminal master to the log server and
+// returns a channel closed when its log is complete.
+func sendTerminal(server string, lr logRequest, master *os.File) (<-chan struct{}, error) {
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: server, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("reach the log server: %w", err)
+	}
+	req, _ := json.Marshal(lr)
+	if _, _, err := c.WriteMsgUnix(req, unix.UnixRights(int(master.Fd())), nil); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("hand the terminal to the log server: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	return done, nil
 }

@@ -349,14 +349,23 @@ func (r *runner) startContainer(c *corev1.Container) error {
 		mounts = append(mounts, sandbox.FileMount(f, c.TerminationMessagePath, false))
 	}
 	spec := sandbox.ContainerSpec(r.sandboxPod(), c.Name, img.image.Ref, proc, img.rootfs, mounts...)
+	if c.TTY {
+		sandbox.WithTerminal(spec.Process)
+	}
 	if err := sandbox.WriteBundle(bundle, spec); err != nil {
 		return err
 	}
-	if err := r.runsc.Create(r.ctx, live.id, bundle); err != nil {
+	console, err := r.createContainer(c, live.id, bundle)
+	if err != nil {
 		return err
 	}
 	r.event(r.fieldPath(c.Name), normal, "Created", "Created container: "+c.Name)
-	if err := r.startWithLogs(c.Name, restart, live); err != nil {
+	if console != nil {
+		err = r.startWithTerminal(c.Name, restart, live, console)
+	} else {
+		err = r.startWithLogs(c.Name, restart, live)
+	}
+	if err != nil {
 		_ = r.runsc.Delete(context.Background(), live.id)
 		return err
 	}

@@ -82,10 +82,26 @@ func runAttach(ctx context.Context, cl *client, opts execOptions, stdin io.Reade
 	}
 	if opts.tty {
 		// kubectl's notices, word for word.
-		if !spec.TTY {
+		f, isFile := stdin.(*os.File)
+		switch {
+		case !spec.TTY:
 			fmt.Fprintf(notices, "Unable to use a TTY - container %s did not allocate one\n", container)
-		} else if f, ok := stdin.(*os.File); !ok || !isTerminal(f) {
+		case !opts.stdin || !isFile || !isTerminal(f):
 			fmt.Fprintln(notices, "Unable to use a TTY - input is not a terminal or the right kind of file")
+		default:
+			restore, err := makeRaw(f)
+			if err != nil {
+				return fmt.Errorf("cannot put the terminal in raw mode: %w", err)
+			}
+			defer restore()
+			// Ends the terminal size watcher with the attach.
+			sizeCtx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			streams.Tty = true
+			streams.TerminalSizeQueue = watchSize(sizeCtx, f)
+			if !opts.quiet {
+				fmt.Fprint(notices, "If you don't see a command prompt, try pressing enter.\r\n")
+			}
 		}
 	}
 	if opts.stdin && !spec.Stdin {
@@ -101,6 +117,7 @@ func runAttach(ctx context.Context, cl *client, opts execOptions, stdin io.Reade
 			Container: container,
 			Stdin:     streams.Stdin != nil,
 			Stdout:    true,
+			TTY:       streams.Tty,
 		}, scheme.ParameterCodec).
 		URL()
 	exec, err := remotecommand.NewWebSocketExecutorForProtocols(webSocketConfig(cl.config), "GET", url.String(),

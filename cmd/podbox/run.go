@@ -81,9 +81,6 @@ func buildRunPod(c *cli.Context) (*corev1.Pod, error) {
 	if tty && !stdin {
 		return nil, fmt.Errorf("-i/--stdin is required for containers with -t/--tty=true")
 	}
-	if tty {
-		return nil, fmt.Errorf("-t/--tty: podbox containers cannot have a terminal yet; use -i without -t (or `podbox exec -it` for an interactive shell)")
-	}
 	lbls := map[string]string{"run": name}
 	if s := c.String("labels"); s != "" {
 		set, err := labels.ConvertSelectorToLabelsMap(s)
@@ -167,7 +164,7 @@ func attachWhenRunning(ctx context.Context, cl *client, p *corev1.Pod, quiet boo
 		st := containerStatus(cur, name)
 		switch {
 		case st != nil && st.State.Running != nil:
-			opts := execOptions{namespace: p.Namespace, pod: p.Name, container: name, stdin: true, quiet: quiet}
+			opts := execOptions{namespace: p.Namespace, pod: p.Name, container: name, stdin: true, tty: p.Spec.Containers[0].TTY, quiet: quiet}
 			return runAttach(ctx, cl, opts, stdin, stdout, stderr)
 		case st != nil && st.State.Terminated != nil, cur.Status.Phase == corev1.PodSucceeded, cur.Status.Phase == corev1.PodFailed:
 			return streamLog(ctx, cl, p, name, stdout)
