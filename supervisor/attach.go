@@ -21,7 +21,7 @@ func (r *runner) attachPath(id string) string {
 // stdinPipe makes the stdin pipe of a container with `stdin: true` (nil
 // files otherwise, or without a log server to hold it) and the log request
 // that hands its write end to the log server.
-func (r *runner) stdinPipe(name string, restart int32, live *liveContainer) (rd, wr *os.File, lr logRequest, err error) {
+func (r *runner) stdinPipe(name string, live *liveContainer) (rd, wr *os.File, lr logRequest, err error) {
 	r.mu.Lock()
 	_, spec := r.container(name)
 	stdin, once := spec != nil && spec.Stdin, spec != nil && spec.StdinOnce

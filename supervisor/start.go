@@ -412,7 +412,7 @@ func (r *runner) startWithLogs(name string, restart int32, live *liveContainer) 
 	}
 	// stdin: true keeps a pipe on the container's stdin, held by the log
 	// server (see serveStdin); without a log server there is none.
-	inR, inW, lr, err := r.stdinPipe(name, restart, live)
+	inR, inW, lr, err := r.stdinPipe(name, live)
 	if err != nil {
 		lf.Close()
 		outR.Close()

@@ -79,7 +79,7 @@ func topCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runTop(c.Context, cl, opts, c.App.Writer)
+			return runTop(c.Context, cl, opts, c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
@@ -125,13 +125,19 @@ func fetchPodMetrics(ctx context.Context, cl *client, opts topOptions) ([]metric
 	return list.Items, nil
 }
 
-func runTop(ctx context.Context, cl *client, opts topOptions, w io.Writer) error {
+func runTop(ctx context.Context, cl *client, opts topOptions, w, stderr io.Writer) error {
 	metrics, err := fetchPodMetrics(ctx, cl, opts)
 	if err != nil {
 		return err
 	}
 	if len(metrics) == 0 {
-		return fmt.Errorf("metrics not available yet")
+		// As kubectl says when no pod is running.
+		if opts.allNamespaces {
+			fmt.Fprintln(stderr, "No resources found")
+		} else {
+			fmt.Fprintf(stderr, "No resources found in %s namespace.\n", opts.namespace)
+		}
+		return nil
 	}
 	printPodMetrics(w, metrics, opts)
 	return nil
