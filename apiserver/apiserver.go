@@ -64,6 +64,9 @@ func New(sup *supervisor.Supervisor, v Version, opts ...Option) *Server {
 	s.mux.HandleFunc("POST "+pods+"/{name}/portforward", s.podPortForward)
 	s.mux.HandleFunc("GET /api/v1/events", s.listEvents)
 	s.mux.HandleFunc("GET /api/v1/namespaces/{ns}/events", s.listEvents)
+	s.mux.HandleFunc("GET "+pods+"/{name}/attach", s.podAttach)
+	s.mux.HandleFunc("POST "+pods+"/{name}/attach", s.podAttach)
+	s.routeMetrics()
 	return s
 }
 

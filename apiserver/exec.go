@@ -1,8 +1,10 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,9 +33,10 @@ func (s *Server) podExec(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	cmd := q["command"]
 	stdin, stdout, stderr := q.Get("stdin") == "true", q.Get("stdout") != "false", q.Get("stderr") != "false"
-	if q.Get("tty") == "true" {
-		writeError(w, apierrors.NewBadRequest("podbox exec does not support a TTY yet"))
-		return
+	tty := q.Get("tty") == "true"
+	if tty {
+		// A terminal has one output stream (client-go leaves stderr out).
+		stderr = false
 	}
 	if !wsstream.IsWebSocketRequest(r) {
 		writeError(w, apierrors.NewBadRequest("exec needs a websocket upgrade with the v5.channel.k8s.io or v4.channel.k8s.io protocol"))
@@ -49,7 +52,7 @@ func (s *Server) podExec(w http.ResponseWriter, r *http.Request) {
 		chanStdout: pick(stdout, wsstream.WriteChannel),
 		chanStderr: pick(stderr, wsstream.WriteChannel),
 		chanError:  wsstream.WriteChannel,
-		chanResize: wsstream.IgnoreChannel,
+		chanResize: pick(tty, wsstream.ReadChannel),
 	}
 	conn := wsstream.NewConn(map[string]wsstream.ChannelProtocolConfig{
 		"v5.channel.k8s.io": {Binary: true, Channels: channels},
@@ -71,8 +74,34 @@ func (s *Server) podExec(w http.ResponseWriter, r *http.Request) {
 	if stderr {
 		st.Stderr = streams[chanStderr]
 	}
+	if tty {
+		st.TTY = true
+		st.Resize = resizeRequests(r.Context(), streams[chanResize])
+	}
 	code, err := s.sup.Exec(r.Context(), r.PathValue("ns"), r.PathValue("name"), q.Get("container"), cmd, st)
 	_ = json.NewEncoder(streams[chanError]).Encode(execStatus(cmd, code, err))
+}
+
+// resizeRequests decodes the resize channel: one JSON TerminalSize
+// ({"Width":80,"Height":24}) per message, as client-go sends them.
+func resizeRequests(ctx context.Context, r io.Reader) <-chan supervisor.TermSize {
+	out := make(chan supervisor.TermSize)
+	go func() {
+		defer close(out)
+		dec := json.NewDecoder(r)
+		for {
+			var sz struct{ Width, Height uint16 }
+			if err := dec.Decode(&sz); err != nil {
+				return
+			}
+			select {
+			case out <- supervisor.TermSize{Width: sz.Width, Height: sz.Height}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }
 
 func pick(on bool, t wsstream.ChannelType) wsstream.ChannelType {

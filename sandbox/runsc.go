@@ -152,9 +152,17 @@ func (r *Runsc) Create(ctx context.Context, id, bundle string) error {
 // donated to the container (the sentry keeps them after runsc exits); runsc's
 // own complaints then land in the container's stderr too, and in the runsc log.
 func (r *Runsc) Start(ctx context.Context, id string, stdout, stderr *os.File) error {
+	return r.StartWithStdin(ctx, id, nil, stdout, stderr)
+}
+
+// StartWithStdin is Start with the container's stdin too (nil: /dev/null).
+func (r *Runsc) StartWithStdin(ctx context.Context, id string, stdin, stdout, stderr *os.File) error {
 	cmd := r.Command(ctx, "start", id)
 	if stdout == nil && stderr == nil {
 		return r.runWithLogStderr(cmd, "start "+id)
+	}
+	if stdin != nil {
+		cmd.Stdin = stdin
 	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Run(); err != nil {

@@ -141,11 +141,14 @@ func (r *runner) exec(ctx context.Context, container string, cmd []string, st St
 // execIn runs cmd in a container instance, as CRI exec does, and returns
 // its exit code.
 func (r *runner) execIn(ctx context.Context, live *liveContainer, cmd []string, st Streams) (int, error) {
-	procFile, err := r.writeExecProcess(live, cmd)
+	procFile, err := r.writeExecProcess(live, cmd, st.TTY)
 	if err != nil {
 		return -1, err
 	}
 	defer os.Remove(procFile)
+	if st.TTY {
+		return r.execTTY(ctx, live, procFile, st)
+	}
 
 	x := r.runsc.Command(ctx, "exec", "--process="+procFile, live.id)
 	x.Stdin, x.Stdout, x.Stderr = st.Stdin, st.Stdout, st.Stderr
@@ -158,7 +161,12 @@ func (r *runner) execIn(ctx context.Context, live *liveContainer, cmd []string, 
 	// The command may exit while the client still holds stdin open; don't
 	// wait for that stream beyond a moment.
 	x.WaitDelay = time.Second
-	err = x.Run()
+	return exitCode(x, x.Run())
+}
+
+// exitCode turns the outcome of a finished runsc exec into the command's
+// exit code (runsc exec exits with it).
+func exitCode(x *exec.Cmd, err error) (int, error) {
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return exit.ExitCode(), nil
@@ -172,8 +180,11 @@ func (r *runner) execIn(ctx context.Context, live *liveContainer, cmd []string, 
 	return 0, nil
 }
 
-func (r *runner) writeExecProcess(live *liveContainer, cmd []string) (string, error) {
+func (r *runner) writeExecProcess(live *liveContainer, cmd []string, tty bool) (string, error) {
 	p := sandbox.ExecProcess(live.proc, cmd)
+	if tty {
+		sandbox.WithTerminal(p)
+	}
 	b, err := json.Marshal(p)
 	if err != nil {
 		return "", err

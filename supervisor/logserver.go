@@ -25,6 +25,15 @@ import (
 // logRequest is sent with the two pipe ends (stdout, stderr) as SCM_RIGHTS.
 type logRequest struct {
 	Path string `json:"path"`
+	// Attach, for a container with `stdin: true`, is where the log server
+	// offers the container's stdin (sent as a third fd, the pipe's write
+	// end) to attaching clients; see serveStdin.
+	Attach    string `json:"attach,omitempty"`
+	StdinOnce bool   `json:"stdinOnce,omitempty"`
+	// TTY: the only fd is the master of the container's terminal; its
+	// output is the container's stdout, and attach clients get it to
+	// write input to and resize.
+	TTY bool `json:"tty,omitempty"`
 }
 
 // ServeLogs accepts log requests on a unix socket at path until ctx ends.
@@ -60,7 +69,7 @@ func ServeLogs(ctx context.Context, path string, log *slog.Logger) error {
 func serveLogConn(c *net.UnixConn) error {
 	defer c.Close()
 	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(2*4))
+	oob := make([]byte, unix.CmsgSpace(3*4))
 	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {
 		return err
@@ -70,7 +79,11 @@ func serveLogConn(c *net.UnixConn) error {
 		return err
 	}
 	var req logRequest
-	if err := json.Unmarshal(buf[:n], &req); err != nil || len(fds) != 2 {
+	err = json.Unmarshal(buf[:n], &req)
+	if err == nil && req.TTY && len(fds) == 1 {
+		return serveTerminal(req, os.NewFile(uintptr(fds[0]), "pty-master"))
+	}
+	if err != nil || len(fds) != 2 && (len(fds) != 3 || req.Attach == "") {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
@@ -82,6 +95,12 @@ func serveLogConn(c *net.UnixConn) error {
 		stdout.Close()
 		stderr.Close()
 		return err
+	}
+	if len(fds) == 3 {
+		stdin := os.NewFile(uintptr(fds[2]), "stdin")
+		done := make(chan struct{})
+		defer close(done)
+		go serveStdin(req.Attach, stdin, req.StdinOnce, done)
 	}
 	copyStreams(lf, stdout, stderr)
 	// EOF on the connection tells the supervisor the log is complete.
@@ -122,16 +141,155 @@ func copyStreams(lf *logFile, stdout, stderr *os.File) {
 
 // sendLogs hands a container instance's stream read ends to the log server
 // and returns a channel closed when its log is complete.
-func sendLogs(server, path string, stdout, stderr *os.File) (<-chan struct{}, error) {
+func sendLogs(server string, lr logRequest, stdout, stderr, stdin *os.File) (<-chan struct{}, error) {
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: server, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("reach the log server: %w", err)
 	}
-	req, _ := json.Marshal(logRequest{Path: path})
-	rights := unix.UnixRights(int(stdout.Fd()), int(stderr.Fd()))
+	req, _ := json.Marshal(lr)
+	fds := []int{int(stdout.Fd()), int(stderr.Fd())}
+	if stdin != nil {
+		fds = append(fds, int(stdin.Fd()))
+	}
+	rights := unix.UnixRights(fds...)
 	if _, _, err := c.WriteMsgUnix(req, rights, nil); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("hand logs to the log server: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	return done, nil
+}
+
+// serveStdin holds a container's stdin (the write end of its pipe) for as
+// long as the container's output flows (until done), so that the container
+// keeps its stdin open across supervisor restarts, as `stdin: true` asks.
+// Each connection to the attach socket receives a copy of it (SCM_RIGHTS)
+// to write the client's input to; when an attach that received it ends
+// and stdinOnce is set, the log server closes its own copy, so the
+// container reads EOF once the attached client's input has ended.
+func serveStdin(path string, stdin *os.File, stdinOnce bool, done <-chan struct{}) {
+	_ = os.Remove(path)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		stdin.Close()
+		return
+	}
+	var mu sync.Mutex
+	closeStdin := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stdin != nil {
+			stdin.Close()
+			stdin = nil
+		}
+	}
+	go func() {
+		<-done
+		l.Close()
+		closeStdin()
+	}()
+	defer os.Remove(path)
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		var sent bool
+		if stdin != nil {
+			_, _, err := c.WriteMsgUnix([]byte{'s'}, unix.UnixRights(int(stdin.Fd())), nil)
+			sent = err == nil
+		} else {
+			_, _ = c.Write([]byte{'x'}) // stdin already closed (stdinOnce)
+		}
+		mu.Unlock()
+		go func() {
+			defer c.Close()
+			_, _ = io.Copy(io.Discard, c)
+			if sent && stdinOnce {
+				closeStdin()
+			}
+		}()
+	}
+}
+
+// attachStdin connects to a container's attach socket and returns its
+// stdin to write to, and the connection whose closing ends the attach.
+// It returns nil for a stdin that is already closed (stdinOnce).
+func attachStdin(path string) (*os.File, *net.UnixConn, error) {
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, nil, err
+	}
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	fds, err := receivedFDs(oob[:oobn])
+	if err != nil || len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, c, nil
+	}
+	return os.NewFile(uintptr(fds[0]), "stdin"), c, nil
+}
+
+// serveTerminal logs a terminal's output until the container has closed it
+// (reads of a master fail with EIO then), offering it to attach clients
+// meanwhile.
+func serveTerminal(req logRequest, master *os.File) error {
+	lf, err := openLog(req.Path, time.Now)
+	if err != nil {
+		master.Close()
+		return err
+	}
+	if req.Attach != "" {
+		if dup, err := dupFile(master); err == nil {
+			done := make(chan struct{})
+			defer close(done)
+			go serveStdin(req.Attach, dup, false, done)
+		}
+	}
+	copyTerminal(lf, master)
+	return nil
+}
+
+// copyTerminal writes a terminal's output to the log as stdout, then closes
+// both.
+func copyTerminal(lf *logFile, master *os.File) {
+	lf.copyStream("stdout", master)
+	master.Close()
+	lf.Close()
+}
+
+func dupFile(f *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// sendTerminal hands a container's terminal master to the log server and
+// returns a channel closed when its log is complete.
+func sendTerminal(server string, lr logRequest, master *os.File) (<-chan struct{}, error) {
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: server, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("reach the log server: %w", err)
+	}
+	req, _ := json.Marshal(lr)
+	if _, _, err := c.WriteMsgUnix(req, unix.UnixRights(int(master.Fd())), nil); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("hand the terminal to the log server: %w", err)
 	}
 	done := make(chan struct{})
 	go func() {

@@ -368,14 +368,23 @@ func (r *runner) startContainer(c *corev1.Container) error {
 		mounts = append(mounts, sandbox.FileMount(f, c.TerminationMessagePath, false))
 	}
 	spec := sandbox.ContainerSpec(r.sandboxPod(), c.Name, img.image.Ref, proc, img.rootfs, mounts...)
+	if c.TTY {
+		sandbox.WithTerminal(spec.Process)
+	}
 	if err := sandbox.WriteBundle(bundle, spec); err != nil {
 		return err
 	}
-	if err := r.runsc.Create(r.ctx, live.id, bundle); err != nil {
+	console, err := r.createContainer(c, live.id, bundle)
+	if err != nil {
 		return err
 	}
 	r.event(r.fieldPath(c.Name), normal, "Created", "Created container: "+c.Name)
-	if err := r.startWithLogs(c.Name, restart, live); err != nil {
+	if console != nil {
+		err = r.startWithTerminal(c.Name, restart, live, console)
+	} else {
+		err = r.startWithLogs(c.Name, restart, live)
+	}
+	if err != nil {
 		_ = r.runsc.Delete(context.Background(), live.id)
 		return err
 	}
@@ -420,10 +429,26 @@ func (r *runner) startWithLogs(name string, restart int32, live *liveContainer) 
 		outW.Close()
 		return err
 	}
-	startErr := r.runsc.Start(r.ctx, live.id, outW, errW)
-	// The sentry holds its own copies of the write ends now.
+	// stdin: true keeps a pipe on the container's stdin, held by the log
+	// server (see serveStdin); without a log server there is none.
+	inR, inW, lr, err := r.stdinPipe(name, live)
+	if err != nil {
+		lf.Close()
+		outR.Close()
+		outW.Close()
+		errR.Close()
+		errW.Close()
+		return err
+	}
+	startErr := r.runsc.StartWithStdin(r.ctx, live.id, inR, outW, errW)
+	// The sentry holds its own copies of the write ends (and of stdin's
+	// read end) now.
 	outW.Close()
 	errW.Close()
+	if inR != nil {
+		inR.Close()
+		defer inW.Close()
+	}
 	if startErr != nil {
 		outR.Close()
 		errR.Close()
@@ -435,7 +460,8 @@ func (r *runner) startWithLogs(name string, restart int32, live *liveContainer) 
 		// The log server (in the long-lived namespace holder) reads the
 		// streams, so they survive a crash of this supervisor.
 		lf.Close()
-		done, err := sendLogs(server, r.logPath(name, restart), outR, errR)
+		lr.Path = r.logPath(name, restart)
+		done, err := sendLogs(server, lr, outR, errR, inW)
 		outR.Close()
 		errR.Close()
 		if err != nil {

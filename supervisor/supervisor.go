@@ -87,6 +87,9 @@ type Supervisor struct {
 
 	mu   sync.Mutex
 	pods map[string]*runner // by namespace/name
+
+	// usage keeps the pods' last resource samples for `top`.
+	usage usageCache
 }
 
 // New prepares a supervisor: it cleans up what a previous supervisor left
@@ -387,7 +390,14 @@ func (s *Supervisor) Logs(ctx context.Context, namespace, name string, opts LogO
 type Streams struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// TTY runs the command on a terminal: its output (stdout and stderr
+	// merged, as on any terminal) goes to Stdout, and Resize sets its size.
+	TTY    bool
+	Resize <-chan TermSize
 }
+
+// TermSize is a terminal's size in characters.
+type TermSize struct{ Width, Height uint16 }
 
 // Exec runs a command in a running container and returns its exit code.
 func (s *Supervisor) Exec(ctx context.Context, namespace, name, container string, cmd []string, st Streams) (int, error) {
@@ -425,3 +435,12 @@ func (s *Supervisor) Shutdown() {
 }
 
 var errNotRunning = errors.New("not running")
+
+// Attach connects st to a running container's stdin and output.
+func (s *Supervisor) Attach(ctx context.Context, namespace, name, container string, st Streams) error {
+	r, err := s.runner(namespace, name)
+	if err != nil {
+		return err
+	}
+	return r.attach(ctx, container, st)
+}

@@ -48,7 +48,18 @@ func daemonCommand() *cli.Command {
 		Description: "The supervisor owns all pods of the calling user and serves the podbox API on a\n" +
 			"unix socket. Other commands start it in the background when it is not running;\n" +
 			"run it yourself to watch its log or to run it under a service manager.",
-		Action: func(c *cli.Context) error { return runDaemon(c.Context, c.App.ErrWriter) },
+		Flags: []cli.Flag{&cli.StringFlag{
+			Name:  "manifests",
+			Usage: "run the pods of the manifest files in `DIR` as static pods (default ~/.config/podbox/manifests)",
+		}},
+		Action: func(c *cli.Context) error {
+			if dir := c.String("manifests"); dir != "" {
+				if err := setManifestDir(dir); err != nil {
+					return err
+				}
+			}
+			return runDaemon(c.Context, c.App.ErrWriter)
+		},
 	}
 }
 
@@ -204,6 +215,9 @@ func serve(ctx context.Context, d dirs.Dirs, adopt bool) error {
 		return err
 	}
 	gv, _ := sandbox.Version(bins.runsc)
+	if err := watchManifests(ctx, sup, log); err != nil {
+		return err
+	}
 	log.Info("podbox supervisor serving", "socket", d.Socket(), "runsc", bins.runsc, "gvisor", gv, "adopted", adopt)
 	err = apiserver.New(sup, apiserver.Version{Podbox: podboxVersion(), GVisor: gv}, apiserver.WithObjects(objs)).Serve(ctx, d.Socket())
 	log.Info("podbox supervisor stopping its sandboxes")

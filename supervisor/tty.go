@@ -1,0 +1,162 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"podbox.dev/podbox/sandbox"
+)
+
+// execTTY runs an exec process on a host pseudo-terminal (see
+// sandbox.StartOnTerminal); the client's stdin is written
+// to the master, everything the process writes to its terminal is read from
+// it, and resize requests are applied to it.
+func (r *runner) execTTY(ctx context.Context, live *liveContainer, procFile string, st Streams) (int, error) {
+	x := r.runsc.Command(ctx, "exec", "--process="+procFile, live.id)
+	master, err := sandbox.StartOnTerminal(x)
+	if err != nil {
+		return -1, err
+	}
+	defer master.Close()
+	outputDone := pumpTerminal(master, st)
+	waitErr := x.Wait()
+	// The process and runsc have closed the replica: what is left in the
+	// master's buffer comes out, then reads fail with EIO. Don't hang on a
+	// replica some background process of the command still holds.
+	select {
+	case <-outputDone:
+	case <-time.After(time.Second):
+	}
+	return exitCode(x, waitErr)
+}
+
+// pumpTerminal connects a pty master to the session's streams and applies
+// its resize requests; the returned channel is closed when the terminal's
+// output has ended.
+func pumpTerminal(master *os.File, st Streams) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		out := st.Stdout
+		if out == nil {
+			out = io.Discard
+		}
+		// Ends with EIO, which is how a pty master reports that every
+		// replica is closed.
+		_, _ = io.Copy(out, master)
+	}()
+	if st.Stdin != nil {
+		// The end of the client's input is not the end of the session: a
+		// terminal has no EOF of its own (^D is a character).
+		go func() { _, _ = io.Copy(master, st.Stdin) }()
+	}
+	if st.Resize != nil {
+		go func() {
+			for {
+				select {
+				case sz, ok := <-st.Resize:
+					if !ok {
+						return
+					}
+					_ = sandbox.Resize(master, sz.Width, sz.Height)
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	return done
+}
+
+// createContainer creates a container instance; for `tty: true` it returns
+// the master of the terminal runsc made for it.
+func (r *runner) createContainer(c *corev1.Container, id, bundle string) (*os.File, error) {
+	if !c.TTY {
+		return nil, r.runsc.Create(r.ctx, id, bundle)
+	}
+	cs, err := sandbox.NewConsoleSocket(r.sup.opts.Dirs.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	defer cs.Close()
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
+	type received struct {
+		f   *os.File
+		err error
+	}
+	got := make(chan received, 1)
+	go func() {
+		f, err := cs.Receive(ctx)
+		got <- received{f, err}
+	}()
+	// runsc sends the master before create returns.
+	if err := r.runsc.CreateWithConsole(r.ctx, id, bundle, cs.Path()); err != nil {
+		cancel()
+		if res := <-got; res.f != nil {
+			res.f.Close()
+		}
+		return nil, err
+	}
+	select {
+	case res := <-got:
+		if res.err != nil {
+			_ = r.runsc.Delete(context.Background(), id)
+		}
+		return res.f, res.err
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-got
+		_ = r.runsc.Delete(context.Background(), id)
+		return nil, fmt.Errorf("runsc create %s: no terminal received", id)
+	}
+}
+
+// startWithTerminal starts a `tty: true` container and hands its terminal's
+// master to the log server, which logs what the container writes to it (as
+// stdout, as the CRI does for terminals) and offers it to attach clients
+// for input and resizing, so the terminal outlives a supervisor crash.
+func (r *runner) startWithTerminal(name string, restart int32, live *liveContainer, master *os.File) error {
+	defer master.Close()
+	if _, err := r.ensureDir("logs", name); err != nil {
+		return err
+	}
+	if err := r.runsc.Start(r.ctx, live.id, nil, nil); err != nil {
+		return err
+	}
+	live.logs.Add(1)
+	server := r.sup.opts.LogServer
+	if server == "" {
+		lf, err := openLog(r.logPath(name, restart), r.sup.opts.Clock.Now)
+		if err != nil {
+			live.logs.Done()
+			return err
+		}
+		dup, err := dupFile(master)
+		if err != nil {
+			lf.Close()
+			live.logs.Done()
+			return err
+		}
+		go func() { copyTerminal(lf, dup); live.logs.Done() }()
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(r.attachPath(live.id)), 0o700); err != nil {
+		live.logs.Done()
+		return err
+	}
+	lr := logRequest{Path: r.logPath(name, restart), TTY: true, Attach: r.attachPath(live.id)}
+	done, err := sendTerminal(server, lr, master)
+	if err != nil {
+		live.logs.Done()
+		return err
+	}
+	go func() { <-done; live.logs.Done() }()
+	return nil
+}
