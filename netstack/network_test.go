@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -47,6 +48,14 @@ func inUserNS(tb testing.TB, args ...string) bool {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		tb.Fatalf("in a user namespace: %v\n%s", err, out)
+	}
+	if _, ok := tb.(*testing.B); ok {
+		// The measurements, whether or not -test.v is given.
+		for _, l := range strings.SplitAfter(string(out), "\n") {
+			if strings.HasPrefix(l, "Benchmark") && strings.Contains(l, "/op") {
+				fmt.Print(l)
+			}
+		}
 	}
 	tb.Logf("in a user namespace:\n%s", out)
 	return false
