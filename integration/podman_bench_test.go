@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,11 +45,7 @@ func benchPodman(t *testing.T, tool string, hostSinkPort int, d time.Duration) {
 			t.Fatal(err)
 		}
 		defer func() {
-			if b, err := os.ReadFile(filepath.Join(dir, "libpod", "tmp", "pause.pid")); err == nil {
-				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
+			killPausedFor("XDG_RUNTIME_DIR=" + dir)
 			_ = os.RemoveAll(dir)
 		}()
 		env = append(env, "XDG_RUNTIME_DIR="+dir)
@@ -69,8 +66,10 @@ func benchPodman(t *testing.T, tool string, hostSinkPort int, d time.Duration) {
 		}
 		t.Logf("podman: not measured, rootless podman cannot run networked containers here: %s", podmanWhy(err))
 	}
-	if v, err := pm("version", "--format", "{{.Client.Version}}"); err == nil {
-		t.Logf("podman %s (rootless)", v)
+	version := exec.CommandContext(ctx, "podman", "version", "--format", "{{.Client.Version}}")
+	version.Env = env
+	if v, err := version.Output(); err == nil { // stdout: not podman's warnings
+		t.Logf("podman %s (rootless)", strings.TrimSpace(string(v)))
 	}
 
 	suffix := fmt.Sprint(os.Getpid())
@@ -149,6 +148,25 @@ func benchPodman(t *testing.T, tool string, hostSinkPort int, d time.Duration) {
 		benchLocal(t, paths[0], fmt.Sprintf("127.0.0.1:%d", hostPort), d),
 		inContainer(paths[1], src, sinkIP+":9000"),
 		inContainer(paths[2], egress, fmt.Sprintf("10.0.2.2:%d", hostSinkPort)))
+}
+
+// killPausedFor ends podman's pause processes (catatonit) whose
+// environment has env: the ones this benchmark's podman runs started.
+func killPausedFor(env string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		comm, err := os.ReadFile(p + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != "catatonit" {
+			continue
+		}
+		environ, err := os.ReadFile(p + "/environ")
+		if err != nil || !slices.Contains(strings.Split(string(environ), "\x00"), env) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(p)); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // podmanWhy says why podman failed, in one line: the known causes on a
