@@ -42,9 +42,11 @@ integration: build
 	PODBOX_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./integration/ -tags integration -v
 
 # Benchmarks (not tests): image pull speed beside crane and, if installed,
-# skopeo; a second pull must transfer nothing.
+# skopeo; a second pull must transfer nothing. The NAT alone (kernel client),
+# then the pod network end to end beside native loopback and rootless podman.
 bench: build
 	$(GO) test ./image/ -run '^$$' -bench BenchmarkPull -benchtime 3x
+	$(GO) test ./netstack/ -run '^$$' -bench BenchmarkNAT -benchtime 3s
 	PODBOX_BIN=$(CURDIR)/$(BIN) PODBOX_NET_BENCH=1 $(GO) test -count=1 -tags integration -run TestNetworkBench -v ./integration/
 
 vet:

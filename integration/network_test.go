@@ -448,13 +448,19 @@ func udpExchange(addr, msg string) (string, error) {
 
 // udpToolSource is a static helper for pods (busybox has no UDP server or
 // client): "echo ADDR" answers datagrams with "echo:"+content; "send ADDR
-// MSG" sends one and prints the answer.
+// MSG" sends one and prints the answer. For the benchmark: "sink ADDR"
+// (drain every connection), "source ADDR DUR" (Gbit/s), "connrate ADDR
+// DUR" (connections/s), "connlat ADDR" (percentiles of dial and close
+// times over 300 connections, to look into a slow rate), "idle", "true".
 const udpToolSource = `package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"sort"
+	"sync"
 	"time"
 )
 
@@ -487,12 +493,15 @@ func main() {
 		}
 	case "idle":
 		select {}
+	case "true":
 	case "source":
 		d, _ := time.ParseDuration(os.Args[3])
 		fmt.Printf("%.2f\n", source(os.Args[2], d))
 	case "connrate":
 		d, _ := time.ParseDuration(os.Args[3])
 		fmt.Printf("%.0f\n", connrate(os.Args[2], d))
+	case "connlat":
+		connlat(os.Args[2])
 	case "send":
 		c, err := net.Dial("udp4", os.Args[2])
 		if err != nil {
@@ -514,16 +523,43 @@ func main() {
 ` + benchFuncs
 
 // benchFuncs measure TCP throughput (Gbit/s, one stream of 1 MiB writes)
-// and connection setup rate (connect+close per second, one at a time);
+// and connection setup rate (connect, close, and the server's close seen,
+// per second, one at a time);
 // the test process uses the same code against the same servers. drain is
 // the receiving end: 1 MiB reads, as iperf3's 128 KiB and more, not
 // io.Copy's 8 KiB to io.Discard, which inside gVisor (a system call per
 // read) capped a pod's receiving at a quarter of its speed.
 const benchFuncs = `
+func connlat(addr string) {
+	var ds, cs []time.Duration
+	for i := 0; i < 300; i++ {
+		t0 := time.Now()
+		c, err := net.Dial("tcp4", addr)
+		if err != nil {
+			panic(err)
+		}
+		t1 := time.Now()
+		c.Close()
+		ds = append(ds, t1.Sub(t0))
+		cs = append(cs, time.Since(t1))
+	}
+	pct := func(x []time.Duration) string {
+		sort.Slice(x, func(i, j int) bool { return x[i] < x[j] })
+		return fmt.Sprint(x[len(x)/10], x[len(x)/2], x[len(x)*9/10], x[len(x)-1])
+	}
+	fmt.Println("dial p10/50/90/max", pct(ds), "close", pct(cs))
+}
+
+// drainBufs are drain's read buffers, reused: a fresh 1 MiB for every
+// connection (zeroed, and inside gVisor faulted in page by page) costs
+// more than setting the connection up.
+var drainBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
 func drain(c net.Conn) {
-	buf := make([]byte, 1<<20)
+	buf := drainBufs.Get().(*[]byte)
+	defer drainBufs.Put(buf)
 	for {
-		if _, err := c.Read(buf); err != nil {
+		if _, err := c.Read(*buf); err != nil {
 			break
 		}
 	}
@@ -553,14 +589,30 @@ func connrate(addr string, d time.Duration) float64 {
 	var n int
 	start := time.Now()
 	for time.Since(start) < d {
-		c, err := net.Dial("tcp4", addr)
-		if err != nil {
+		if err := roundTrip(addr); err != nil {
 			panic(err)
 		}
-		c.Close()
 		n++
 	}
 	return float64(n) / time.Since(start).Seconds()
+}
+
+// roundTrip opens a connection and ends it, and returns once the server
+// has closed its side: a proxy on the way (a hostPort) cannot make a
+// connection look set up before the server has accepted it.
+func roundTrip(addr string) error {
+	c, err := net.Dial("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		return err
+	}
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		return fmt.Errorf("%s: want EOF after the close, got %v", addr, err)
+	}
+	return nil
 }
 `
 
@@ -732,11 +784,15 @@ func benchLocal(t *testing.T, what, addr string, d time.Duration) benchPath {
 		func() string { return fmt.Sprintf("%.0f", benchConnrate(t, addr, d)) }}
 }
 
-// benchDrain is the tool's drain (benchFuncs) for the test's own sink.
+// benchDrainBufs and benchDrain are the tool's drain (benchFuncs) for the
+// test's own sink.
+var benchDrainBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
 func benchDrain(c net.Conn) {
-	buf := make([]byte, 1<<20)
+	buf := benchDrainBufs.Get().(*[]byte)
+	defer benchDrainBufs.Put(buf)
 	for {
-		if _, err := c.Read(buf); err != nil {
+		if _, err := c.Read(*buf); err != nil {
 			break
 		}
 	}
@@ -762,6 +818,9 @@ func benchSource(t *testing.T, addr string, d time.Duration) float64 {
 	return float64(n) * 8 / time.Since(start).Seconds() / 1e9
 }
 
+// benchConnrate is the tool's connrate (benchFuncs): connections set up
+// and ended per second, one at a time, each counted once the server has
+// closed its side.
 func benchConnrate(t *testing.T, addr string, d time.Duration) float64 {
 	var n int
 	start := time.Now()
@@ -769,6 +828,12 @@ func benchConnrate(t *testing.T, addr string, d time.Duration) float64 {
 		c, err := net.Dial("tcp4", addr)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("%s: want EOF after the close, got %v", addr, err)
 		}
 		c.Close()
 		n++

@@ -8,6 +8,12 @@
 // and skips interfaces that are down, so loopback is brought up here first:
 // that loopback becomes the pod's one localhost, shared by all its containers.
 //
-// For now a pod gets loopback only; the pod network (an IP per pod, egress,
-// hostPort) builds on the same namespace.
+// The pod network (network.go) joins each pod's namespace to a kernel bridge
+// in an infra namespace, so pod-to-pod traffic never leaves the kernel.
+// Traffic leaving the pod network goes to podbox's user-mode NAT (nat.go), a
+// gVisor network stack that re-originates it from the supervisor's own
+// sockets: no TUN device, no root, no helper process. Host ports
+// (hostport.go) are listeners in the host namespace whose connections are
+// dialled from the infra namespace (dialpod.go); probes and hooks reach pods
+// the same way.
 package netstack

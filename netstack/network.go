@@ -1,7 +1,6 @@
 package netstack
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -75,9 +74,10 @@ type Network struct {
 	infra string
 	nl    *netlink.Handle // netlink socket in the infra namespace
 	nat   *nat
-	// dials are served by threads that live in the infra namespace.
-	dials chan dialRequest
-	done  chan struct{}
+	// sockets are made by threads that live in the infra namespace
+	// (dialpod.go).
+	sockets chan socketRequest
+	done    chan struct{}
 }
 
 // Open builds the pod network in a new network namespace pinned at
@@ -105,7 +105,7 @@ func Open(infraPath string, cfg Config) (n *Network, err error) {
 			return nil, err
 		}
 	}
-	n = &Network{cfg: cfg, infra: infraPath, dials: make(chan dialRequest), done: make(chan struct{})}
+	n = &Network{cfg: cfg, infra: infraPath, sockets: make(chan socketRequest), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -132,8 +132,8 @@ func Open(infraPath string, cfg Config) (n *Network, err error) {
 		unix.Close(packetFD)
 		return n, err
 	}
-	for range dialWorkers {
-		go n.dialWorker()
+	for range socketWorkers {
+		go n.socketWorker()
 	}
 	return n, nil
 }
@@ -355,59 +355,6 @@ func (n *Network) Close() {
 		n.nl.Close()
 	}
 	_ = RemovePinned(n.infra)
-}
-
-// dialWorkers is how many threads stay in the infra namespace to create
-// sockets for host ports.
-const dialWorkers = 4
-
-type dialRequest struct {
-	ctx     context.Context
-	network string
-	addr    string
-	reply   chan dialResult
-}
-
-type dialResult struct {
-	conn net.Conn
-	err  error
-}
-
-// dialWorker serves dial requests from a thread that joined the infra
-// namespace and is never returned to Go's pool.
-func (n *Network) dialWorker() {
-	_ = Do(n.infra, func() error {
-		for {
-			select {
-			case <-n.done:
-				return nil
-			case req := <-n.dials:
-				// A literal IPv4 address and "tcp4"/"udp4": the
-				// dialler then runs on this thread alone (no Happy
-				// Eyeballs goroutines), so the socket is created here.
-				c, err := (&net.Dialer{}).DialContext(req.ctx, req.network, req.addr)
-				req.reply <- dialResult{c, err}
-			}
-		}
-	})
-}
-
-// DialPod connects to addr (a pod IP and port) from the infra namespace,
-// as the host does for host ports. network is "tcp4" or "udp4".
-func (n *Network) DialPod(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, error) {
-	if network != "tcp4" && network != "udp4" {
-		return nil, fmt.Errorf("dial pod: network %q not supported", network)
-	}
-	req := dialRequest{ctx: ctx, network: network, addr: addr.String(), reply: make(chan dialResult, 1)}
-	select {
-	case n.dials <- req:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-n.done:
-		return nil, net.ErrClosed
-	}
-	res := <-req.reply
-	return res.conn, res.err
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {

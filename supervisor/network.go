@@ -365,12 +365,6 @@ func (s *Supervisor) dialPod(ctx context.Context, network, addr string) (net.Con
 		// A hook or probe may name a host; resolve it on the host.
 		return (&net.Dialer{}).DialContext(ctx, network, addr)
 	}
-	switch network {
-	case "tcp", "tcp4":
-		network = "tcp4"
-	case "udp", "udp4":
-		network = "udp4"
-	}
 	return pn.net.DialPod(ctx, network, ap)
 }
 
