@@ -106,6 +106,14 @@ func (r *Runsc) args(cmd ...string) []string {
 		// A go-built runsc has no sidecar binaries; booting from the same
 		// binary is this pinned version's supported fallback.
 		"--sidecar-usage-policy=LEGACY_DEPRECATED_SLOW_EMBEDDED_FALLBACK",
+		// A cgroup per container inside the sentry: per-container memory
+		// accounting for the supervisor's limits (see cgroupMount).
+		"--in-sandbox-cgroup=v2",
+		// Raw sockets stay inside the sentry's netstack; with them, the
+		// runtime default capability set (which has NET_RAW) and a
+		// securityContext dropping NET_RAW mean what they mean on a
+		// cluster. runsc strips CAP_NET_RAW from every container otherwise.
+		"--net-raw",
 	}
 	if r.OverlayDir != "" {
 		a = append(a, "--overlay2=root:dir="+r.OverlayDir)

@@ -194,7 +194,8 @@ func (r *runner) sandboxPod() sandbox.Pod {
 	if p.Spec.Hostname != "" {
 		hostname = p.Spec.Hostname
 	}
-	return sandbox.Pod{ID: r.rec.SandboxID, Name: p.Name, Namespace: p.Namespace, UID: string(p.UID), Hostname: hostname, NetNS: r.netnsPath(), Mounts: r.networkMounts()}
+	return sandbox.Pod{ID: r.rec.SandboxID, Name: p.Name, Namespace: p.Namespace, UID: string(p.UID), Hostname: hostname, NetNS: r.netnsPath(), Mounts: r.networkMounts(),
+		SharePID: p.Spec.ShareProcessNamespace != nil && *p.Spec.ShareProcessNamespace}
 }
 
 // startSandbox boots the sentry with the pause container as its root.
@@ -449,7 +450,11 @@ func (r *runner) process(c *corev1.Container, img resolvedImage) (sandbox.Proces
 			gid = uint32(*sc.RunAsGroup)
 		}
 	}
-	return sandbox.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: uid, GID: gid}, nil
+	if err := verifyRunAsNonRoot(r.rec.Pod, c, img.image.Config.User); err != nil {
+		return sandbox.Process{}, err
+	}
+	return sandbox.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: uid, GID: gid,
+		AdditionalGids: supplementalGroups(r.rec.Pod), Security: containerSecurity(c)}, nil
 }
 
 // watch records the container's exit.
