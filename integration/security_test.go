@@ -40,16 +40,16 @@ spec:
   securityContext:
     supplementalGroups: [4000]
     fsGroup: 2000
-  containers:`+
-		sh("ids", status, `{runAsUser: 1000, runAsGroup: 3000}`)+
-		sh("defaults", status+`; touch /f && chown 1234 /f && echo chown ok`, `{}`)+
-		sh("nochown", `touch /f && chown 1234 /f && echo chown ok`, `{capabilities: {drop: [CHOWN]}}`)+
-		sh("added", status, `{capabilities: {add: [NET_ADMIN, sys_time]}}`)+
-		sh("minimal", status, `{capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}}`)+
-		sh("nnp", status, `{allowPrivilegeEscalation: false}`)+
-		sh("readonly", `touch /x 2>&1; touch /dev/shm/x && echo shm ok; echo x > /dev/termination-log && echo term ok`, `{readOnlyRootFilesystem: true}`)+
-		sh("workdir", `pwd`, `{}`)+"\n    workingDir: /work/new/dir"+
-		app("raw", "rawsocket", `{}`)+
+  containers:` +
+		sh("ids", status, `{runAsUser: 1000, runAsGroup: 3000}`) +
+		sh("defaults", status+`; touch /f && chown 1234 /f && echo chown ok`, `{}`) +
+		sh("nochown", `touch /f && chown 1234 /f && echo chown ok`, `{capabilities: {drop: [CHOWN]}}`) +
+		sh("added", status, `{capabilities: {add: [NET_ADMIN, sys_time]}}`) +
+		sh("minimal", status, `{capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}}`) +
+		sh("nnp", status, `{allowPrivilegeEscalation: false}`) +
+		sh("readonly", `touch /x 2>&1; touch /dev/shm/x && echo shm ok; echo x > /dev/termination-log && echo term ok`, `{readOnlyRootFilesystem: true}`) +
+		sh("workdir", `pwd`, `{}`) + "\n    workingDir: /work/new/dir" +
+		app("raw", "rawsocket", `{}`) +
 		app("noraw", "rawsocket", `{capabilities: {drop: [NET_RAW]}}`) + "\n"
 	if r := e.apply(t, manifest); r.code != 0 {
 		t.Fatalf("apply: %d %s", r.code, r.stderr)

@@ -189,9 +189,9 @@ func ExecProcess(container Process, args []string) *specs.Process {
 		cwd = "/"
 	}
 	return &specs.Process{
-		Args:         args,
-		Env:          container.Env,
-		Cwd:          cwd,
+		Args:            args,
+		Env:             container.Env,
+		Cwd:             cwd,
 		User:            specs.User{UID: container.UID, GID: container.GID, AdditionalGids: container.AdditionalGids},
 		Capabilities:    capabilities(container.Security, container.UID),
 		NoNewPrivileges: container.Security.NoNewPrivileges,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -36,6 +37,7 @@ var startActions = []action{
 // adoptActions continue the start of an adopted pod, whose network and
 // sandbox exist.
 var adoptActions = []action{
+	{"watch memory", func(r *runner) error { go r.watchMemory(); return nil }},
 	{"run init containers", (*runner).runInitContainers},
 	{"start containers", (*runner).startContainers},
 }
@@ -216,13 +218,15 @@ func (r *runner) startSandbox() error {
 	if err := sandbox.WriteBundle(bundle, sandbox.PauseSpec(r.sandboxPod(), r.sup.pauseRootfs)); err != nil {
 		return fail(err)
 	}
-	if err := r.runsc.Create(r.ctx, r.rec.SandboxID, bundle); err != nil {
+	cpus := pod.SandboxCPUs(&r.rec.Pod.Spec, runtime.NumCPU())
+	if err := r.runsc.CreatePinned(r.ctx, r.rec.SandboxID, bundle, cpus); err != nil {
 		return fail(err)
 	}
 	if err := r.runsc.Start(r.ctx, r.rec.SandboxID, nil, nil); err != nil {
 		return fail(err)
 	}
 	r.update(func(rec *podRecord) { rec.SandboxReady = true })
+	go r.watchMemory()
 	return nil
 }
 
@@ -477,6 +481,9 @@ func (r *runner) watch(name string, live *liveContainer) {
 		cr.Running, cr.Terminated = false, true
 		cr.ExitCode = int32(code)
 		cr.Reason = exitReason(int32(code))
+		if live.oomKilled.Load() {
+			cr.Reason = "OOMKilled"
+		}
 		cr.Message = msg
 		cr.FinishedAt = r.sup.opts.Clock.Now()
 	})

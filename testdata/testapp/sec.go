@@ -33,8 +33,12 @@ func alloc(mib int, step time.Duration) {
 		fmt.Printf("allocated %d MiB\n", i)
 		time.Sleep(step)
 	}
-	_ = held
-	select {}
+	for {
+		// Not select{}: with no other goroutine the runtime would call
+		// that a deadlock and exit.
+		time.Sleep(time.Hour)
+		_ = held
+	}
 }
 
 func allocArgs(args []string) {
