@@ -119,3 +119,33 @@ spec:
 		t.Errorf("describe does not show the sandbox's CPUs:\n%s", out)
 	}
 }
+
+// TestSchedulingFieldWarnings: fields that only matter to a scheduler are
+// accepted, each with one kubectl-style warning line.
+func TestSchedulingFieldWarnings(t *testing.T) {
+	t.Parallel()
+	e := shared
+	r := e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: sched
+spec:
+  nodeSelector: {disktype: ssd}
+  tolerations: [{key: k, operator: Exists}]
+  priorityClassName: high
+  containers:
+  - name: main
+    image: %s
+    command: ["sleep", "1000"]
+`, busyboxRef))
+	defer e.run(t, nil, "delete", "pod", "sched", "--now")
+	if r.code != 0 {
+		t.Fatalf("apply: exit %d: %s", r.code, r.stderr)
+	}
+	for _, f := range []string{"nodeSelector", "tolerations", "priorityClassName"} {
+		want := "Warning: spec." + f + ": ignored: podbox runs every pod on this machine"
+		if strings.Count(r.stderr, want) != 1 {
+			t.Errorf("stderr lacks exactly one %q:\n%s", want, r.stderr)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -196,7 +197,7 @@ func decodeObject(raw, j []byte, isJSON bool, depth int) ([]*corev1.Pod, error) 
 	case podGVK:
 		obj, _, err := ser.Decode(raw, nil, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%w", err)
+			return nil, errors.New(suggestFields(err.Error(), podType))
 		}
 		p, ok := obj.(*corev1.Pod)
 		if !ok {
@@ -207,7 +208,7 @@ func decodeObject(raw, j []byte, isJSON bool, depth int) ([]*corev1.Pod, error) 
 	case corev1.SchemeGroupVersion.WithKind("PodList"):
 		obj, _, err := ser.Decode(raw, nil, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%w", err)
+			return nil, errors.New(suggestFields(err.Error(), reflect.TypeOf(corev1.PodList{})))
 		}
 		l, ok := obj.(*corev1.PodList)
 		if !ok {
