@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -218,8 +217,11 @@ func (r *runner) startSandbox() error {
 	if err := sandbox.WriteBundle(bundle, sandbox.PauseSpec(r.sandboxPod(), r.sup.pauseRootfs)); err != nil {
 		return fail(err)
 	}
-	cpus := pod.SandboxCPUs(&r.rec.Pod.Spec, runtime.NumCPU())
-	if err := r.runsc.CreatePinned(r.ctx, r.rec.SandboxID, bundle, cpus); err != nil {
+	res, err := r.sandboxResources()
+	if err != nil {
+		return fail(err)
+	}
+	if err := r.runsc.CreateSandbox(r.ctx, r.rec.SandboxID, bundle, res); err != nil {
 		return fail(err)
 	}
 	if err := r.runsc.Start(r.ctx, r.rec.SandboxID, nil, nil); err != nil {
@@ -481,7 +483,7 @@ func (r *runner) watch(name string, live *liveContainer) {
 		cr.Running, cr.Terminated = false, true
 		cr.ExitCode = int32(code)
 		cr.Reason = exitReason(int32(code))
-		if live.oomKilled.Load() {
+		if live.oomKilled.Load() || (code == 137 && r.podCgroupOOMKilled()) {
 			cr.Reason = "OOMKilled"
 		}
 		cr.Message = msg
