@@ -319,7 +319,10 @@ func describePod(w io.Writer, p *corev1.Pod, events []corev1.Event, showEvents b
 	}
 	d.volumes(p.Spec.Volumes)
 	d.line(0, "QoS Class:\t%s", qosClass(p))
-	d.line(0, "Sandbox CPUs:\t%s", pod.DescribeSandboxCPUs(&p.Spec, runtime.NumCPU()))
+	if _, ok := pod.PodLimit(&p.Spec, corev1.ResourceCPU); ok {
+		// podbox's own line: how the CPU limit is enforced here.
+		d.line(0, "Sandbox CPUs:\t%s", pod.DescribeSandboxCPUs(&p.Spec, runtime.NumCPU()))
+	}
 	d.multiline(0, "Node-Selectors", keyValues(p.Spec.NodeSelector, "=", nil))
 	d.multiline(0, "Tolerations", tolerations(p.Spec.Tolerations))
 	if showEvents {
