@@ -4,12 +4,15 @@ package integration
 
 import (
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"podbox.dev/podbox/sandbox"
 )
 
 // TestMemoryLimitOOMKilled: a container allocating past its memory limit
@@ -66,6 +69,7 @@ spec:
 	last := lines[len(lines)-1]
 	var n int
 	fmt.Sscanf(last, "allocated %d MiB", &n)
+	t.Logf("hog killed after allocating %d MiB (limit 64 MiB)", n)
 	if n < 40 || n > 200 {
 		t.Errorf("hog was killed after allocating %d MiB with a 64 MiB limit (last line %q)", n, last)
 	}
@@ -146,6 +150,40 @@ spec:
 		want := "Warning: spec." + f + ": ignored: podbox runs every pod on this machine"
 		if strings.Count(r.stderr, want) != 1 {
 			t.Errorf("stderr lacks exactly one %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
+// BenchmarkMemorySample measures one memory sample of a running container
+// (the control-socket call the supervisor's memory watcher makes for every
+// container of a pod with limits, every 250 ms).
+func BenchmarkMemorySample(b *testing.B) {
+	e := shared
+	t := &testing.T{}
+	e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: bench-mem
+spec:
+  containers:
+  - name: main
+    image: %s
+    command: ["sleep", "100000"]
+    resources:
+      limits: {memory: 64Mi}
+`, busyboxRef))
+	defer e.run(t, nil, "delete", "pod", "bench-mem", "--now")
+	p := e.waitFor(t, "bench-mem", 60*time.Second, "Running", running)
+	sandboxID := strings.ReplaceAll(string(p.UID), "-", "")[:16]
+	r := &sandbox.Runsc{Root: filepath.Join(e.runtime, "podbox", "runsc")}
+	id := sandboxID + "-main-0"
+	if _, err := r.Stats(sandboxID, id); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := r.Stats(sandboxID, id); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -23,10 +23,16 @@ import (
 // policy. A fast allocation can overshoot the limit by what it allocates
 // within one sampling period; docs/resources.md says so.
 
-// memorySamplePeriod is how often a pod with memory limits is sampled.
-// Each sample is one control-socket call per running container plus one
-// for the pod: no process is started.
-const memorySamplePeriod = 250 * time.Millisecond
+// A pod with memory limits is sampled every memorySampleFast while any
+// container (or the pod) uses at least half of its limit, and every
+// memorySampleSlow otherwise: a sample is one control-socket call per running
+// container plus one for the pod (about a millisecond each, measured), so
+// idle pods far from their limits cost little, while one nearing its limit
+// is watched closely. No process is started.
+const (
+	memorySampleFast = 250 * time.Millisecond
+	memorySampleSlow = time.Second
+)
 
 // statsSource reads the sentry's accounting; *sandbox.Runsc is one.
 type statsSource interface {
@@ -111,24 +117,28 @@ type memoryWatcher struct {
 	killed map[string]bool
 }
 
-// run samples every period until ctx ends.
-func (w *memoryWatcher) run(ctx context.Context, period time.Duration) {
-	t := w.clock.NewTicker(period)
-	defer t.Stop()
+// run samples until ctx ends, every fast period while the pod is near a
+// limit and every slow one otherwise.
+func (w *memoryWatcher) run(ctx context.Context, fast, slow time.Duration) {
+	period := fast
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C():
-			w.sample()
+		case <-w.clock.After(period):
+			period = slow
+			if w.sample() {
+				period = fast
+			}
 		}
 	}
 }
 
-// sample reads every running instance's usage and kills what is over.
-// An instance whose stats cannot be read (it is just starting or exiting)
-// is left out of this round.
-func (w *memoryWatcher) sample() {
+// sample reads every running instance's usage and kills what is over; it
+// reports whether anything is at half its limit or more. An instance whose
+// stats cannot be read (it is just starting or exiting) is left out of this
+// round.
+func (w *memoryWatcher) sample() (hot bool) {
 	var samples []memSample
 	running := w.running()
 	// Forget killed instances once they are gone.
@@ -160,6 +170,10 @@ func (w *memoryWatcher) sample() {
 			podUsage = st.MemoryBytes
 		}
 	}
+	for _, s := range samples {
+		hot = hot || (s.limit > 0 && s.usage >= s.limit/2)
+	}
+	hot = hot || (w.podLimit > 0 && podUsage >= w.podLimit/2)
 	sort.Slice(samples, func(i, j int) bool { return samples[i].name < samples[j].name })
 	for _, v := range oomVictims(samples, podUsage, w.podLimit) {
 		w.killed[v.id] = true
@@ -169,6 +183,7 @@ func (w *memoryWatcher) sample() {
 		}
 		w.kill(v, reason)
 	}
+	return hot
 }
 
 // watchMemory enforces the pod's memory limits until the pod is deleted.
@@ -186,7 +201,7 @@ func (r *runner) watchMemory() {
 		kill:      r.oomKill,
 		killed:    map[string]bool{},
 	}
-	w.run(r.ctx, memorySamplePeriod)
+	w.run(r.ctx, memorySampleFast, memorySampleSlow)
 }
 
 // memoryInstances lists the live, not yet exited instances.

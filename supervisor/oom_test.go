@@ -101,7 +101,7 @@ func TestPodMemoryLimit(t *testing.T) {
 // it dies), and its replacement is watched afresh.
 func TestMemoryWatcher(t *testing.T) {
 	clk := testingclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	stats := &fakeStats{usage: map[string]uint64{"sb": 30 * mib, "hog-0": 10 * mib, "calm-0": 5 * mib}}
+	stats := &fakeStats{usage: map[string]uint64{"sb": 15 * mib, "hog-0": 5 * mib, "calm-0": 5 * mib}}
 	var mu sync.Mutex
 	instances := []memSample{{name: "hog", id: "hog-0", limit: 20 * mib}, {name: "calm", id: "calm-0", limit: 20 * mib}}
 	var kills []string
@@ -119,30 +119,40 @@ func TestMemoryWatcher(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { w.run(ctx, time.Second); close(done) }()
+	go func() { w.run(ctx, time.Second, 4*time.Second); close(done) }()
 	defer func() { cancel(); <-done }()
 
 	// tick advances the clock and waits until the sample has made calls
 	// stats calls.
-	tick := func(calls int) {
+	tick := func(step time.Duration, calls int) {
 		t.Helper()
 		for !clk.HasWaiters() {
 			time.Sleep(time.Millisecond)
 		}
 		before := stats.callCount()
-		clk.Step(time.Second)
+		clk.Step(step)
 		for stats.callCount() < before+calls {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	tick(3) // both instances and the pod
+	tick(time.Second, 3) // both instances and the pod; far from the limits
+	if len(kills) != 0 {
+		t.Fatalf("killed %v within limits", kills)
+	}
+	// Far from every limit, the next sample is a slow period away.
+	clk.Step(time.Second)
+	time.Sleep(20 * time.Millisecond) // a wrong sample would have happened by now
+	if n := stats.callCount(); n != 3 {
+		t.Fatalf("sampled again after a fast period while idle (%d calls)", n)
+	}
+	tick(3*time.Second, 3)
 	if len(kills) != 0 {
 		t.Fatalf("killed %v within limits", kills)
 	}
 	stats.set("hog-0", 25*mib)
-	tick(3)
+	tick(4*time.Second, 3)
 	<-killed
-	tick(2) // still dying: not read, not killed again
+	tick(time.Second, 2) // near the limit: fast; still dying: not read, not killed again
 	mu.Lock()
 	if len(kills) != 1 || kills[0] != "hog-0" {
 		t.Fatalf("kills %v, want [hog-0] once", kills)
@@ -151,7 +161,7 @@ func TestMemoryWatcher(t *testing.T) {
 	instances[0] = memSample{name: "hog", id: "hog-1", limit: 20 * mib}
 	mu.Unlock()
 	stats.set("hog-1", 21*mib)
-	tick(3)
+	tick(4*time.Second, 3)
 	<-killed
 	mu.Lock()
 	defer mu.Unlock()
