@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -71,4 +73,20 @@ func nsPaths(nss []specs.LinuxNamespace) []string {
 		}
 	}
 	return []string{""}
+}
+
+func TestImageGroups(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc", "group"), []byte("root:x:0:\napp:x:1000:\ndata:x:50000:other,app\nwheel:x:10:root\n"), 0o644)
+	if got := ImageGroups(root, 1000); !slices.Equal(got, []uint32{50000}) {
+		t.Errorf("groups of app: %v, want [50000]", got)
+	}
+	if got := ImageGroups(root, 0); !slices.Equal(got, []uint32{10}) {
+		t.Errorf("groups of root: %v, want [10]", got)
+	}
+	if got := ImageGroups(root, 4242); got != nil {
+		t.Errorf("groups of an unnamed uid: %v", got)
+	}
 }

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -95,4 +96,26 @@ func verifyRunAsNonRoot(p *corev1.Pod, c *corev1.Container, imageUser string) er
 		return fmt.Errorf("container has runAsNonRoot and image has non-numeric user (%s), cannot verify user is non-root (pod: %q, container: %s)", user, podName, c.Name)
 	}
 	return nil
+}
+
+// mergeGroups appends to the pod's groups the image's groups for the user
+// (supplementalGroupsPolicy Merge, Kubernetes' default), without duplicates.
+func mergeGroups(pod, image []uint32) []uint32 {
+	out := append([]uint32(nil), pod...)
+	for _, g := range image {
+		if !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// imageGroups are the image's groups for uid, unless the pod's
+// supplementalGroupsPolicy is Strict (only the groups the pod names).
+func imageGroups(p *corev1.Pod, rootfs string, uid uint32) []uint32 {
+	if sc := p.Spec.SecurityContext; sc != nil && sc.SupplementalGroupsPolicy != nil &&
+		*sc.SupplementalGroupsPolicy == corev1.SupplementalGroupsPolicyStrict {
+		return nil
+	}
+	return sandbox.ImageGroups(rootfs, uid)
 }

@@ -460,7 +460,7 @@ func (r *runner) process(c *corev1.Container, img resolvedImage) (sandbox.Proces
 		return sandbox.Process{}, err
 	}
 	return sandbox.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: uid, GID: gid,
-		AdditionalGids: supplementalGroups(r.rec.Pod), Security: containerSecurity(c)}, nil
+		AdditionalGids: mergeGroups(supplementalGroups(r.rec.Pod), imageGroups(r.rec.Pod, img.rootfs, uid)), Security: containerSecurity(c)}, nil
 }
 
 // watch records the container's exit.
