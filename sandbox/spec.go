@@ -139,10 +139,6 @@ func podNamespaces(p Pod) []specs.LinuxNamespace {
 	}
 }
 
-func defaultCapabilities() *specs.LinuxCapabilities {
-	return &specs.LinuxCapabilities{Bounding: defaultCaps, Effective: defaultCaps, Permitted: defaultCaps}
-}
-
 // defaultMounts are the kernel filesystems every container expects; gVisor
 // implements them inside the sentry.
 func defaultMounts() []specs.Mount {
