@@ -139,6 +139,10 @@ func (s *Server) createPod(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// The API server's warning mechanism: code 299, agent "-", quoted text.
+	for _, msg := range pod.Warnings(created) {
+		w.Header().Add("Warning", "299 - "+strconv.Quote(msg))
+	}
 	writePod(w, http.StatusCreated, created)
 }
 

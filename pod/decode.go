@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -273,7 +274,7 @@ func decodeObject(raw, j []byte, isJSON bool, kinds Kinds, depth int) ([]runtime
 	// are raw JSON and get their own strict decode below.
 	obj, _, err := ser.Decode(raw, nil, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w", err)
+		return nil, errors.New(suggestFields(err.Error(), goType(*gvk)))
 	}
 	if kinds.has(*gvk) {
 		obj.GetObjectKind().SetGroupVersionKind(*gvk)
@@ -328,4 +329,14 @@ func unsupportedKind(gvk schema.GroupVersionKind, kinds Kinds) string {
 		msg += "; a file may hold several Pods as YAML documents separated by --- or as a kind: List"
 	}
 	return msg
+}
+
+// goType is the Go type objects of gvk decode into, for suggesting the
+// nearest field name; nil when the scheme does not know gvk.
+func goType(gvk schema.GroupVersionKind) reflect.Type {
+	obj, err := scheme.New(gvk)
+	if err != nil {
+		return nil
+	}
+	return reflect.TypeOf(obj).Elem()
 }

@@ -1,6 +1,8 @@
 package pod
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -217,8 +219,18 @@ func FuzzDecode(f *testing.F) {
 		"{",
 		"- [",
 		"&a [*a]",
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: c\n    image: x\n    imagee: y\n    securityContext: {capabilities: {add: [ALL]}}\n    resources: {limits: {cpu: 500m, memory: 64Mi}}\n",
+		"apiVersion: v1\nkind: Pod\nspec: {containers: [{livenessProbe: {httpGett: {}}}]}\n",
+		"kind: Pod\napiVersion: v1\nmetadata: {name: a, labels: {'': x}}\nspec: {nodeSelector: {a: b}, runtimeClassName: x, containers: []}\n",
 	} {
 		f.Add([]byte(s))
+	}
+	// The repository's real manifests.
+	files, _ := filepath.Glob("../testdata/*/*.yaml")
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pods, err := Decode(data, "fuzz")
@@ -229,6 +241,10 @@ func FuzzDecode(f *testing.F) {
 			if p == nil {
 				t.Fatal("Decode returned a nil pod")
 			}
+			// The rest of the pipeline must not panic on what decodes.
+			SetDefaults(p)
+			_ = Validate(p)
+			_ = Warnings(p)
 		}
 	})
 }

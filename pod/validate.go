@@ -130,6 +130,7 @@ func validateSpec(s *corev1.PodSpec, path *field.Path) field.ErrorList {
 	if sc := s.SecurityContext; sc != nil {
 		errs = append(errs, validateIDs(sc.RunAsUser, sc.RunAsGroup, path.Child("securityContext"))...)
 	}
+	errs = append(errs, validatePodSecurity(s, path)...)
 	return errs
 }
 
@@ -272,6 +273,7 @@ func validateContainer(c *corev1.Container, isInit bool, names, volumes sets.Set
 			errs = append(errs, field.Forbidden(p.Child("privileged"), "privileged containers are not allowed: "+sandboxDefeated))
 		}
 		errs = append(errs, validateIDs(sc.RunAsUser, sc.RunAsGroup, p)...)
+		errs = append(errs, validateContainerSecurity(sc, p)...)
 	}
 	return errs
 }

@@ -111,6 +111,14 @@ func (r *Runsc) args(cmd ...string) []string {
 		// told. Only sockets the user bind-mounts can be reached, and the
 		// user can connect to them anyway.
 		"--host-uds=open",
+		// A cgroup per container inside the sentry: per-container memory
+		// accounting for the supervisor's limits (see cgroupMount).
+		"--in-sandbox-cgroup=v2",
+		// Raw sockets stay inside the sentry's netstack; with them, the
+		// runtime default capability set (which has NET_RAW) and a
+		// securityContext dropping NET_RAW mean what they mean on a
+		// cluster. runsc strips CAP_NET_RAW from every container otherwise.
+		"--net-raw",
 	}
 	if r.OverlayDir != "" {
 		a = append(a, "--overlay2=root:dir="+r.OverlayDir)

@@ -34,6 +34,9 @@ type Pod struct {
 	NetNS string
 	// Mounts are added to every app container (e.g. the pod's /etc/hosts).
 	Mounts []specs.Mount
+	// SharePID is shareProcessNamespace: the containers share the pause
+	// container's PID namespace instead of having one each.
+	SharePID bool
 }
 
 // Process is what a container runs and as whom.
@@ -45,6 +48,8 @@ type Process struct {
 	GID  uint32
 	// AdditionalGids are supplementary groups.
 	AdditionalGids []uint32
+	// Security holds capabilities, no_new_privs and the read-only root.
+	Security Security
 }
 
 // defaultCaps is the capability set container runtimes give a container by
@@ -71,8 +76,12 @@ func PauseSpec(p Pod, pauseRootfs string) *specs.Spec {
 // mounts are the container's own, after the pod's.
 func ContainerSpec(p Pod, name, image string, proc Process, rootfs string, mounts ...specs.Mount) *specs.Spec {
 	s := baseSpec(p, proc)
-	s.Root = &specs.Root{Path: rootfs, Readonly: false}
-	s.Process.Capabilities = defaultCapabilities()
+	// A read-only root has no overlay (runsc turns it off), so nothing can
+	// write to it; otherwise writes go to the pod's overlay.
+	s.Root = &specs.Root{Path: rootfs, Readonly: proc.Security.ReadOnlyRoot}
+	s.Process.Capabilities = capabilities(proc.Security, proc.UID)
+	s.Process.NoNewPrivileges = proc.Security.NoNewPrivileges
+	s.Mounts = append(s.Mounts, cgroupMount())
 	s.Mounts = append(s.Mounts, p.Mounts...)
 	s.Mounts = append(s.Mounts, mounts...)
 	s.Annotations[annContainerType] = "container"
@@ -111,19 +120,23 @@ func baseSpec(p Pod, proc Process) *specs.Spec {
 // sentry's netstack and its hostname is the pod's; subcontainers share
 // network, UTS and IPC with it. A pid entry without a path gives each
 // container a PID namespace of its own (Kubernetes' default,
-// shareProcessNamespace: false).
+// shareProcessNamespace: false). With shareProcessNamespace every container
+// names the same pid namespace path, which the sentry only uses as a key:
+// containers naming the same path join one PID namespace, the pause
+// container's, whose first process (the pause) is PID 1
+// (runsc/boot/loader.go, createContainerProcess).
 func podNamespaces(p Pod) []specs.LinuxNamespace {
+	pid := specs.LinuxNamespace{Type: specs.PIDNamespace}
+	if p.SharePID {
+		pid.Path = sharedPIDKey(p)
+	}
 	return []specs.LinuxNamespace{
-		{Type: specs.PIDNamespace},
+		pid,
 		{Type: specs.IPCNamespace},
 		{Type: specs.UTSNamespace},
 		{Type: specs.MountNamespace},
 		{Type: specs.NetworkNamespace, Path: p.NetNS},
 	}
-}
-
-func defaultCapabilities() *specs.LinuxCapabilities {
-	return &specs.LinuxCapabilities{Bounding: defaultCaps, Effective: defaultCaps, Permitted: defaultCaps}
 }
 
 // defaultMounts are the kernel filesystems every container expects; gVisor
@@ -172,10 +185,11 @@ func ExecProcess(container Process, args []string) *specs.Process {
 		cwd = "/"
 	}
 	return &specs.Process{
-		Args:         args,
-		Env:          container.Env,
-		Cwd:          cwd,
-		User:         specs.User{UID: container.UID, GID: container.GID, AdditionalGids: container.AdditionalGids},
-		Capabilities: defaultCapabilities(),
+		Args:            args,
+		Env:             container.Env,
+		Cwd:             cwd,
+		User:            specs.User{UID: container.UID, GID: container.GID, AdditionalGids: container.AdditionalGids},
+		Capabilities:    capabilities(container.Security, container.UID),
+		NoNewPrivileges: container.Security.NoNewPrivileges,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -75,6 +76,8 @@ type liveContainer struct {
 	proc       sandbox.Process
 	exited     chan struct{}
 	logs       sync.WaitGroup
+	// oomKilled is set when the memory watcher kills the instance.
+	oomKilled atomic.Bool
 }
 
 func newRecord(p *corev1.Pod, now time.Time) *podRecord {

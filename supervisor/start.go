@@ -37,6 +37,7 @@ var startActions = []action{
 // sandbox exist.
 var adoptActions = []action{
 	{"prepare volumes", (*runner).prepareVolumes},
+	{"watch memory", func(r *runner) error { go r.watchMemory(); return nil }},
 	{"run init containers", (*runner).runInitContainers},
 	{"start containers", (*runner).startContainers},
 }
@@ -195,7 +196,8 @@ func (r *runner) sandboxPod() sandbox.Pod {
 	if p.Spec.Hostname != "" {
 		hostname = p.Spec.Hostname
 	}
-	return sandbox.Pod{ID: r.rec.SandboxID, Name: p.Name, Namespace: p.Namespace, UID: string(p.UID), Hostname: hostname, NetNS: r.netnsPath(), Mounts: r.networkMounts()}
+	return sandbox.Pod{ID: r.rec.SandboxID, Name: p.Name, Namespace: p.Namespace, UID: string(p.UID), Hostname: hostname, NetNS: r.netnsPath(), Mounts: r.networkMounts(),
+		SharePID: p.Spec.ShareProcessNamespace != nil && *p.Spec.ShareProcessNamespace}
 }
 
 // startSandbox boots the sentry with the pause container as its root.
@@ -220,13 +222,18 @@ func (r *runner) startSandbox() error {
 	if err := sandbox.WriteBundle(bundle, pause); err != nil {
 		return fail(err)
 	}
-	if err := r.runsc.Create(r.ctx, r.rec.SandboxID, bundle); err != nil {
+	res, err := r.sandboxResources()
+	if err != nil {
+		return fail(err)
+	}
+	if err := r.runsc.CreateSandbox(r.ctx, r.rec.SandboxID, bundle, res); err != nil {
 		return fail(err)
 	}
 	if err := r.runsc.Start(r.ctx, r.rec.SandboxID, nil, nil); err != nil {
 		return fail(err)
 	}
 	r.update(func(rec *podRecord) { rec.SandboxReady = true })
+	go r.watchMemory()
 	return nil
 }
 
@@ -494,7 +501,11 @@ func (r *runner) process(c *corev1.Container, img resolvedImage) (sandbox.Proces
 			gid = uint32(*sc.RunAsGroup)
 		}
 	}
-	return sandbox.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: uid, GID: gid}, nil
+	if err := verifyRunAsNonRoot(r.rec.Pod, c, img.image.Config.User); err != nil {
+		return sandbox.Process{}, err
+	}
+	return sandbox.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: uid, GID: gid,
+		AdditionalGids: mergeGroups(supplementalGroups(r.rec.Pod), imageGroups(r.rec.Pod, img.rootfs, uid)), Security: containerSecurity(c)}, nil
 }
 
 // watch records the container's exit.
@@ -517,6 +528,9 @@ func (r *runner) watch(name string, live *liveContainer) {
 		cr.Running, cr.Terminated = false, true
 		cr.ExitCode = int32(code)
 		cr.Reason = exitReason(int32(code))
+		if live.oomKilled.Load() || (code == 137 && r.podCgroupOOMKilled()) {
+			cr.Reason = "OOMKilled"
+		}
 		cr.Message = msg
 		cr.FinishedAt = r.sup.opts.Clock.Now()
 	})

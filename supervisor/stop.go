@@ -76,6 +76,7 @@ func (r *runner) teardown() {
 	// The sandbox may never have been created; Delete of an unknown ID fails
 	// harmlessly.
 	_ = r.runsc.Delete(ctx, r.rec.SandboxID)
+	r.removeCgroup()
 	if err := r.removeNetwork(); err != nil {
 		r.sup.opts.Log.Warn("remove pod network", "pod", r.name, "err", err)
 	}

@@ -55,6 +55,10 @@ type Options struct {
 	// that shared its namespaces (it crashed and was restarted by the
 	// namespace holder) instead of replacing them.
 	Adopt bool
+	// Cgroups is the user's delegated cgroup v2 subtree, if any: each pod's
+	// sandbox then runs in a cgroup of its own with the pod's memory and
+	// CPU limits enforced by the kernel (nil: accounting and CPU affinity).
+	Cgroups *sandbox.Cgroups
 }
 
 // Images is what the supervisor needs of the image store (*image.Store).

@@ -170,13 +170,13 @@ func (r *runner) sampleUsage(ctx context.Context) (usageSample, error) {
 	// (its ID is a prefix of the others').
 	var total uint64
 	for _, t := range targets {
-		stats, err := r.runsc.Stats(ctx, t.id)
+		stats, err := r.runsc.Stats(sandboxID, t.id)
 		if err != nil {
 			continue // exited meanwhile
 		}
 		figures[t.name] = stats.CPU
 		total += stats.CPU
-		s.memory[t.name] = stats.Memory
+		s.memory[t.name] = stats.MemoryBytes
 		s.order = append(s.order, t.name)
 	}
 	for name, f := range figures {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 
@@ -81,6 +82,8 @@ func restConfig(sock string) *rest.Config {
 		// polling and large applies for no benefit.
 		QPS:   1000,
 		Burst: 1000,
+		// Server warnings (Warning headers) print as kubectl prints them.
+		WarningHandler: rest.NewWarningWriter(os.Stderr, rest.WarningWriterOptions{Deduplicate: true}),
 	}
 }
 

@@ -209,7 +209,7 @@ func serve(ctx context.Context, d dirs.Dirs, adopt bool) error {
 	defer stop()
 	sup, err := supervisor.New(ctx, supervisor.Options{
 		Dirs: d, Runsc: bins.runsc, Pause: bins.pause, Images: store, Objects: objs, Log: log,
-		LogServer: d.LogSocket(), Adopt: adopt,
+		LogServer: d.LogSocket(), Adopt: adopt, Cgroups: delegatedCgroups(log),
 	})
 	if err != nil {
 		return err
@@ -337,4 +337,20 @@ func versionCommand() *cli.Command {
 			return sandbox.CheckVersion(path)
 		},
 	}
+}
+
+// delegatedCgroups returns the user's delegated cgroup v2 subtree, ready for
+// pod cgroups, or nil (limits are then enforced by accounting; see
+// docs/resources.md).
+func delegatedCgroups(log *slog.Logger) *sandbox.Cgroups {
+	cg, err := sandbox.DetectCgroups("/sys/fs/cgroup", "/proc/self/cgroup")
+	if err == nil {
+		err = cg.Init()
+	}
+	if err != nil {
+		log.Info("resource limits enforced by podbox's accounting, not cgroups", "why", err)
+		return nil
+	}
+	log.Info("resource limits enforced by cgroup v2", "cgroup", cg.Dir)
+	return cg
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -21,6 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/duration"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+
+	"podbox.dev/podbox/pod"
 )
 
 // describeTimeFormat is how describe prints instants (RFC 1123 with a
@@ -322,6 +325,10 @@ func describePod(w io.Writer, p *corev1.Pod, events []corev1.Event, showEvents b
 	}
 	d.volumes(p.Spec.Volumes)
 	d.line(0, "QoS Class:\t%s", qosClass(p))
+	if _, ok := pod.PodLimit(&p.Spec, corev1.ResourceCPU); ok {
+		// podbox's own line: how the CPU limit is enforced here.
+		d.line(0, "Sandbox CPUs:\t%s", pod.DescribeSandboxCPUs(&p.Spec, runtime.NumCPU()))
+	}
 	d.multiline(0, "Node-Selectors", keyValues(p.Spec.NodeSelector, "=", nil))
 	d.multiline(0, "Tolerations", tolerations(p.Spec.Tolerations))
 	if showEvents {

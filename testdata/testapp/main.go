@@ -13,6 +13,8 @@
 //	testapp sleep             sleep forever
 //	testapp stderr MSG        write MSG to standard error
 //	testapp grpc ADDR STATUS  gRPC health server answering STATUS (SERVING or NOT_SERVING)
+//	testapp rawsocket         try to open a raw ICMP socket (needs CAP_NET_RAW)
+//	testapp alloc MIB [STEP]  allocate and touch MIB MiB, one per STEP (20ms), then hold it
 package main
 
 import (
@@ -59,6 +61,10 @@ func main() {
 		os.Exit(n)
 	case "sleep":
 		select {}
+	case "rawsocket":
+		rawSocket()
+	case "alloc":
+		allocArgs(args)
 	case "stderr":
 		need(args, 1)
 		fmt.Fprintln(os.Stderr, args[0])

@@ -1,0 +1,54 @@
+package supervisor
+
+import (
+	"runtime"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"podbox.dev/podbox/pod"
+	"podbox.dev/podbox/sandbox"
+)
+
+// sandboxResources is how the pod's sandbox is held to the pod's limits:
+// always pinned to SandboxCPUs host CPUs, and, with a delegated cgroup v2
+// subtree, in a pod cgroup with memory.max and cpu.max set to the pod-level
+// limits (pod.PodLimit).
+func (r *runner) sandboxResources() (sandbox.SandboxResources, error) {
+	spec := &r.rec.Pod.Spec
+	res := sandbox.SandboxResources{CPUs: pod.SandboxCPUs(spec, runtime.NumCPU())}
+	cg := r.sup.opts.Cgroups
+	if cg == nil {
+		return res, nil
+	}
+	var cpuMilli int64
+	if q, ok := pod.PodLimit(spec, corev1.ResourceCPU); ok {
+		cpuMilli = q.MilliValue()
+	}
+	dir, err := cg.PodCgroup(r.rec.SandboxID, podMemoryLimit(spec), cpuMilli)
+	if err != nil {
+		return res, err
+	}
+	res.Cgroup = dir
+	return res, nil
+}
+
+// podCgroupOOMKilled reports whether the kernel's OOM killer has acted in the
+// pod's cgroup (delegated cgroup v2 only): the sandbox then dies with all its
+// containers, and each is reported OOMKilled, as a cluster reports the
+// containers of a pod whose pod-level cgroup ran out of memory.
+func (r *runner) podCgroupOOMKilled() bool {
+	if r.sup.opts.Cgroups == nil {
+		return false
+	}
+	return sandbox.OOMKills(r.sup.opts.Cgroups.Dir+"/pod-"+r.rec.SandboxID) > 0
+}
+
+// removeCgroup removes the pod's cgroup (delegated cgroup v2 only) once
+// its sandbox is deleted.
+func (r *runner) removeCgroup() {
+	if cg := r.sup.opts.Cgroups; cg != nil {
+		if err := cg.RemovePodCgroup(r.rec.SandboxID); err != nil {
+			r.sup.opts.Log.Warn("remove pod cgroup", "pod", r.name, "err", err)
+		}
+	}
+}
