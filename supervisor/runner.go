@@ -32,6 +32,9 @@ type runner struct {
 	// this supervisor runs.
 	images map[string]resolvedImage
 	live   map[string]*liveContainer
+	// prefetch holds the outcome of image resolutions started ahead of
+	// time, by container name (prefetch.go).
+	prefetch map[string]chan error
 	// probers run the probes of containers that have any, by name.
 	probers map[string]*probes.ContainerProber
 	// restarts counts restarts in flight, which teardown waits for.

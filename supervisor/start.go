@@ -40,7 +40,10 @@ var adoptActions = []action{
 	{"start containers", (*runner).startContainers},
 }
 
-func (r *runner) start() { r.run(startActions) }
+func (r *runner) start() {
+	r.prefetchFirstImage()
+	r.run(startActions)
+}
 
 // run runs start actions in order, with the pod's active deadline watched.
 func (r *runner) run(actions []action) {
@@ -70,7 +73,15 @@ const (
 
 // prepareImage resolves a container's image by its pull policy, pulling
 // where needed, and unpacks it; once per container for the runner's life.
+// A prefetch of it under way (prefetch.go) is waited for.
 func (r *runner) prepareImage(c *corev1.Container) error {
+	if err, ok := r.awaitPrefetch(c.Name); ok {
+		return err
+	}
+	return r.resolveImage(c)
+}
+
+func (r *runner) resolveImage(c *corev1.Container) error {
 	if r.getImage(c.Name).image != nil {
 		return nil
 	}
@@ -200,6 +211,7 @@ func (r *runner) sandboxPod() sandbox.Pod {
 // startSandbox boots the sentry with the pause container as its root.
 func (r *runner) startSandbox() error {
 	fail := func(err error) error {
+		r.awaitAllPrefetches()
 		for _, c := range r.rec.Pod.Spec.Containers {
 			r.waitingError(c.Name, "CreateContainerError", fmt.Errorf("create pod sandbox: %w", err))
 		}
