@@ -433,6 +433,9 @@ func processKind(pid int) string {
 	base := filepath.Base(args[0])
 	has := func(s string) bool { return slices.Contains(args, s) }
 	switch {
+	case cmd == "":
+		// The sentry's systrap stub processes have no command line.
+		return "sentry-stubs"
 	case strings.Contains(base, "runsc-gofer") || has("gofer"):
 		return "gofer"
 	case strings.Contains(base, "runsc-sandbox") || has("boot"):
