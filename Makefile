@@ -42,10 +42,13 @@ integration: build
 	PODBOX_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./integration/ -tags integration -v
 
 # Benchmarks (not tests): image pull speed beside crane and, if installed,
-# skopeo; a second pull must transfer nothing.
+# skopeo; a second pull must transfer nothing; the pod network; pod start,
+# memory, density and probe cost beside rootless podman and `runsc do`
+# (one table of medians and pair-wise ratios; see docs/performance.md).
 bench: build
 	$(GO) test ./image/ -run '^$$' -bench BenchmarkPull -benchtime 3x
 	PODBOX_BIN=$(CURDIR)/$(BIN) PODBOX_NET_BENCH=1 $(GO) test -count=1 -tags integration -run TestNetworkBench -v ./integration/
+	PODBOX_BIN=$(CURDIR)/$(BIN) PODBOX_POD_BENCH=1 $(GO) test -count=1 -timeout 60m -tags integration -run TestPodBench -v ./integration/
 
 vet:
 	$(GO) vet ./... $(TESTDATA_PKGS)

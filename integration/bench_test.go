@@ -229,7 +229,38 @@ func (b *bench) waitReady(t *testing.T, names []string, timeout time.Duration) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d pods Ready after %s", n, len(want), timeout)
 		}
-		time.Sleep(2 * time.Millisecond)
+		// 2 ms resolution for one pod's start; many pods are read less
+		// often, so that listing them does not load the supervisor.
+		if len(want) == 1 {
+			time.Sleep(2 * time.Millisecond)
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// waitRunning reads the pod list until every named pod's containers run.
+func (b *bench) waitRunning(t *testing.T, names []string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		pods, err := b.listPods()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, p := range pods {
+			if slices.Contains(names, p.Name) && p.Status.Phase == corev1.PodRunning {
+				n++
+			}
+		}
+		if n == len(names) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d pods Running after %s", n, len(names), timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -567,7 +598,9 @@ func (b *bench) probeBench(n int) {
 		b.e.apply(t, probedPod(name, busyboxRef))
 		names = append(names, name)
 	}
-	b.waitReady(t, names, 10*time.Minute)
+	// Running, not Ready: under overload the exec readiness probe may
+	// time out now and then.
+	b.waitRunning(t, names, 10*time.Minute)
 	time.Sleep(3 * time.Second)
 	cpu := userCPU(20 * time.Second)
 	b.row(benchRow{what: fmt.Sprintf("CPU of %d pods with 1 s exec + HTTP probes (%% of a core)", n), podbox: fmt.Sprintf("%.1f", cpu*100), peer: "-", ratio: "-", goal: "≤ 10", met: metIf(cpu <= 0.10)})
@@ -585,16 +618,21 @@ func (b *bench) probeBench(n int) {
 	} else {
 		id := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "gvisor://")
 		root := filepath.Join(b.e.runtime, "podbox", "runsc")
-		var ds []time.Duration
+		var ds, cpu []time.Duration
 		for range 40 {
 			s := time.Now()
-			out, err := exec.Command(filepath.Join(b.e.bin, "runsc"), "--root="+root, "--ignore-cgroups", "--network=sandbox",
-				"--sidecar-usage-policy=LEGACY_DEPRECATED_SLOW_EMBEDDED_FALLBACK", "exec", id, "true").CombinedOutput()
+			cmd := exec.Command(filepath.Join(b.e.bin, "runsc"), "--root="+root, "--ignore-cgroups", "--network=sandbox",
+				"--sidecar-usage-policy=LEGACY_DEPRECATED_SLOW_EMBEDDED_FALLBACK", "exec", id, "true")
+			out, err := cmd.CombinedOutput()
 			if err != nil {
 				b.note(fmt.Sprintf("exec probe latency: runsc exec: %v: %s", err, out))
 				break
 			}
 			ds = append(ds, time.Since(s))
+			cpu = append(cpu, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
+		}
+		if len(cpu) > 0 {
+			b.note(fmt.Sprintf("one runsc exec process (the exec probe's client side) uses %s of CPU (median)", ms(median(cpu))))
 		}
 		if len(ds) > 0 {
 			slices.Sort(ds)
@@ -618,7 +656,9 @@ func idlePod(name, image string, n int) string {
 }
 
 // probedPod serves HTTP with busybox httpd and has a 1 s exec readiness
-// probe and a 1 s HTTP liveness probe.
+// probe and a 1 s HTTP liveness probe. The liveness probe tolerates 600
+// failures: on an overloaded machine a probe that times out must not turn
+// the measurement into a restart storm.
 func probedPod(name, image string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
@@ -639,6 +679,7 @@ spec:
         path: /hostname
         port: 8080
       periodSeconds: 1
+      failureThreshold: 600
 `, name, image)
 }
 
