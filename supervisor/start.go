@@ -227,10 +227,7 @@ func (r *runner) startSandbox() error {
 	if err := sandbox.WriteBundle(bundle, sandbox.PauseSpec(r.sandboxPod(), r.sup.pauseRootfs)); err != nil {
 		return fail(err)
 	}
-	if err := r.runsc.Create(r.ctx, r.rec.SandboxID, bundle); err != nil {
-		return fail(err)
-	}
-	if err := r.runsc.Start(r.ctx, r.rec.SandboxID, nil, nil); err != nil {
+	if err := r.runsc.Run(r.ctx, r.rec.SandboxID, bundle, nil, nil); err != nil {
 		return fail(err)
 	}
 	r.update(func(rec *podRecord) { rec.SandboxReady = true })
@@ -364,14 +361,12 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	if err := sandbox.WriteBundle(bundle, spec); err != nil {
 		return err
 	}
-	if err := r.runsc.Create(r.ctx, live.id, bundle); err != nil {
-		return err
-	}
-	r.event(r.fieldPath(c.Name), normal, "Created", "Created container: "+c.Name)
-	if err := r.startWithLogs(c.Name, restart, live); err != nil {
+	// Created and started by one runsc process (sandbox.Runsc.Run).
+	if err := r.startWithLogs(c.Name, restart, live, bundle); err != nil {
 		_ = r.runsc.Delete(context.Background(), live.id)
 		return err
 	}
+	r.event(r.fieldPath(c.Name), normal, "Created", "Created container: "+c.Name)
 	r.setLive(c.Name, live)
 	started := r.sup.opts.Clock.Now()
 	r.event(r.fieldPath(c.Name), normal, "Started", "Started container "+c.Name)
@@ -391,9 +386,10 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	return nil
 }
 
-// startWithLogs starts the container with its stdout and stderr on pipes
-// whose other ends feed the CRI log file of this instance.
-func (r *runner) startWithLogs(name string, restart int32, live *liveContainer) error {
+// startWithLogs creates and starts the container from its bundle with its
+// stdout and stderr on pipes whose other ends feed the CRI log file of this
+// instance.
+func (r *runner) startWithLogs(name string, restart int32, live *liveContainer, bundle string) error {
 	if _, err := r.ensureDir("logs", name); err != nil {
 		return err
 	}
@@ -413,7 +409,7 @@ func (r *runner) startWithLogs(name string, restart int32, live *liveContainer) 
 		outW.Close()
 		return err
 	}
-	startErr := r.runsc.Start(r.ctx, live.id, outW, errW)
+	startErr := r.runsc.Run(r.ctx, live.id, bundle, outW, errW)
 	// The sentry holds its own copies of the write ends now.
 	outW.Close()
 	errW.Close()
