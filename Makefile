@@ -43,11 +43,14 @@ integration: build
 
 # Benchmarks (not tests): image pull speed beside crane and, if installed,
 # skopeo; a second pull must transfer nothing. The NAT alone (kernel client),
-# then the pod network end to end beside native loopback and rootless podman.
+# then the pod network end to end beside native loopback and rootless podman;
+# pod start, memory, density and probe cost beside rootless podman and
+# `runsc do` (one table of medians and pair-wise ratios; docs/performance.md).
 bench: build
 	$(GO) test ./image/ -run '^$$' -bench BenchmarkPull -benchtime 3x
 	$(GO) test ./netstack/ -run '^$$' -bench BenchmarkNAT -benchtime 3s
 	PODBOX_BIN=$(CURDIR)/$(BIN) PODBOX_NET_BENCH=1 $(GO) test -count=1 -tags integration -run TestNetworkBench -v ./integration/
+	PODBOX_BIN=$(CURDIR)/$(BIN) PODBOX_POD_BENCH=1 $(GO) test -count=1 -timeout 60m -tags integration -run TestPodBench -v ./integration/
 
 vet:
 	$(GO) vet ./... $(TESTDATA_PKGS)

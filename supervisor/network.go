@@ -286,6 +286,7 @@ func (r *runner) hostPortsOf(pn *podNetwork) (*netstack.HostPorts, error) {
 // it its address on the pod network and serves its host ports.
 func (r *runner) createNetwork() error {
 	fail := func(err error) error {
+		r.awaitAllPrefetches()
 		for _, c := range r.rec.Pod.Spec.Containers {
 			r.waitingError(c.Name, "CreateContainerError", err)
 		}

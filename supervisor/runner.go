@@ -34,6 +34,9 @@ type runner struct {
 	// this supervisor runs.
 	images map[string]resolvedImage
 	live   map[string]*liveContainer
+	// prefetch holds the outcome of image resolutions started ahead of
+	// time, by container name (prefetch.go).
+	prefetch map[string]chan error
 	// probers run the probes of containers that have any, by name.
 	probers map[string]*probes.ContainerProber
 	// vols are the pod's volumes (volumes.go), made on first use.
