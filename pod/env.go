@@ -149,7 +149,7 @@ func valueFrom(p *corev1.Pod, c *corev1.Container, vf *corev1.EnvVarSource, rt E
 		v, err := fieldValue(p, vf.FieldRef.FieldPath, rt)
 		return v, err == nil, err
 	case vf.ResourceFieldRef != nil:
-		v, err := resourceValue(p, c, vf.ResourceFieldRef, rt.Allocatable)
+		v, err := ResourceValue(p, c, vf.ResourceFieldRef, rt.Allocatable)
 		return v, err == nil, err
 	case vf.ConfigMapKeyRef != nil:
 		ref := vf.ConfigMapKeyRef
@@ -222,7 +222,7 @@ func fieldValue(p *corev1.Pod, fp string, rt EnvRuntime) (string, error) {
 	case "status.hostIPs":
 		return strings.Join(rt.HostIPs, ","), nil
 	}
-	if v, ok := podField(p, fp); ok {
+	if v, ok := Field(p, fp); ok {
 		return v, nil
 	}
 	return "", fmt.Errorf("unsupported fieldRef fieldPath %q", fp)
@@ -235,12 +235,13 @@ func first(s []string) string {
 	return s[0]
 }
 
-// resourceValue is the kubelet's containerResourceRuntimeValue: the
-// container's (or the named container's) limit or request, limits it does
-// not set read as the node's allocatable, divided by the divisor (default 1)
-// and rounded up: cpu 250m is "1", with divisor 1m "250".
-func resourceValue(p *corev1.Pod, c *corev1.Container, ref *corev1.ResourceFieldSelector, allocatable corev1.ResourceList) (string, error) {
-	if ref.ContainerName != "" && ref.ContainerName != c.Name {
+// ResourceValue is the kubelet's containerResourceRuntimeValue, for env
+// resourceFieldRef and downwardAPI volume items alike: the limit or request
+// of container c or of the one ref names (c may be nil when ref names one),
+// limits it does not set read as the node's allocatable, divided by the
+// divisor (default 1) and rounded up: cpu 250m is "1", with divisor 1m "250".
+func ResourceValue(p *corev1.Pod, c *corev1.Container, ref *corev1.ResourceFieldSelector, allocatable corev1.ResourceList) (string, error) {
+	if c == nil || (ref.ContainerName != "" && ref.ContainerName != c.Name) {
 		c = findContainer(p, ref.ContainerName)
 		if c == nil {
 			return "", fmt.Errorf("resourceFieldRef: container %s not found", ref.ContainerName)

@@ -103,9 +103,10 @@ func MergeProcess(p *corev1.Pod, c *corev1.Container, img v1.Config, opts ...Opt
 	return Process{Args: args, Env: env.list(), Cwd: cwd, User: user(p, c, img.User)}, nil
 }
 
-// podField returns the value of a downward-API field path that is fixed by
-// the pod object (runtime values such as status.podIP are not).
-func podField(p *corev1.Pod, fp string) (string, bool) {
+// Field returns the value of a downward-API field path that is fixed by
+// the pod object (runtime values such as status.podIP are not), for env
+// fieldRef and downwardAPI volume items alike.
+func Field(p *corev1.Pod, fp string) (string, bool) {
 	switch fp {
 	case "metadata.name":
 		return p.Name, true

@@ -71,10 +71,11 @@ func (r *runner) volumeSet() *podVolumes {
 	if r.vols == nil {
 		r.vols = &podVolumes{
 			set: volume.New(r.rec.Pod, volume.Options{
-				Dir:       r.podDir("volumes"),
-				MemoryDir: r.sup.memoryVolumeDir(r.rec.SandboxID),
-				Claims:    r.sup.claims,
-				Objects:   r.sup.objects(),
+				Dir:         r.podDir("volumes"),
+				MemoryDir:   r.sup.memoryVolumeDir(r.rec.SandboxID),
+				Claims:      r.sup.claims,
+				Objects:     r.sup.objects(),
+				Allocatable: r.sup.allocatable(),
 			}),
 			wake: make(chan struct{}, 1),
 		}

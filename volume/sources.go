@@ -2,17 +2,14 @@ package volume
 
 import (
 	"fmt"
-	"math"
 	"os"
-	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
+	"podbox.dev/podbox/pod"
 )
 
 // Objects is where configMap and secret volumes read their sources
@@ -109,7 +106,7 @@ func keysPayload(data map[string][]byte, items []corev1.KeyToPath, optional bool
 }
 
 // downwardAPIPayload writes the pod's fields and the containers' resources.
-func downwardAPIPayload(p *corev1.Pod, items []corev1.DownwardAPIVolumeFile, defMode *int32, into map[string]File) error {
+func downwardAPIPayload(p *corev1.Pod, allocatable corev1.ResourceList, items []corev1.DownwardAPIVolumeFile, defMode *int32, into map[string]File) error {
 	for _, it := range items {
 		var v string
 		var err error
@@ -117,7 +114,7 @@ func downwardAPIPayload(p *corev1.Pod, items []corev1.DownwardAPIVolumeFile, def
 		case it.FieldRef != nil:
 			v, err = podFieldValue(p, it.FieldRef.FieldPath)
 		case it.ResourceFieldRef != nil:
-			v, err = resourceValue(p, it.ResourceFieldRef)
+			v, err = pod.ResourceValue(p, nil, it.ResourceFieldRef, allocatable)
 		default:
 			err = fmt.Errorf("downwardAPI item %q has no fieldRef or resourceFieldRef", it.Path)
 		}
@@ -133,27 +130,13 @@ func downwardAPIPayload(p *corev1.Pod, items []corev1.DownwardAPIVolumeFile, def
 // object, with whole label and annotation maps as key="value" lines.
 func podFieldValue(p *corev1.Pod, fp string) (string, error) {
 	switch fp {
-	case "metadata.name":
-		return p.Name, nil
-	case "metadata.namespace":
-		return p.Namespace, nil
-	case "metadata.uid":
-		return string(p.UID), nil
 	case "metadata.labels":
 		return formatMap(p.Labels), nil
 	case "metadata.annotations":
 		return formatMap(p.Annotations), nil
 	}
-	for prefix, m := range map[string]map[string]string{"metadata.labels": p.Labels, "metadata.annotations": p.Annotations} {
-		rest, ok := strings.CutPrefix(fp, prefix+"[")
-		if !ok || !strings.HasSuffix(rest, "]") {
-			continue
-		}
-		key, err := strconv.Unquote(strings.Replace(strings.TrimSuffix(rest, "]"), "'", `"`, 2))
-		if err != nil {
-			return "", fmt.Errorf("unsupported fieldPath %q", fp)
-		}
-		return m[key], nil
+	if v, ok := pod.Field(p, fp); ok {
+		return v, nil
 	}
 	return "", fmt.Errorf("unsupported fieldPath %q: a downwardAPI volume supports metadata.name, metadata.namespace, metadata.uid, metadata.labels, metadata.annotations, metadata.labels['KEY'] and metadata.annotations['KEY']", fp)
 }
@@ -172,74 +155,9 @@ func formatMap(m map[string]string) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-// resourceValue is a resourceFieldRef: the container's limit or request,
-// divided by the divisor and rounded up; an unset limit is the machine's
-// capacity (the kubelet uses the node's allocatable).
-func resourceValue(p *corev1.Pod, ref *corev1.ResourceFieldSelector) (string, error) {
-	var c *corev1.Container
-	for i := range p.Spec.Containers {
-		if p.Spec.Containers[i].Name == ref.ContainerName {
-			c = &p.Spec.Containers[i]
-		}
-	}
-	for i := range p.Spec.InitContainers {
-		if p.Spec.InitContainers[i].Name == ref.ContainerName {
-			c = &p.Spec.InitContainers[i]
-		}
-	}
-	if c == nil {
-		return "", fmt.Errorf("resourceFieldRef: container %q not found in the pod", ref.ContainerName)
-	}
-	kind, name, ok := strings.Cut(ref.Resource, ".")
-	if !ok || (kind != "limits" && kind != "requests") {
-		return "", fmt.Errorf("unsupported container resource %q", ref.Resource)
-	}
-	list := c.Resources.Limits
-	if kind == "requests" {
-		list = c.Resources.Requests
-	}
-	q, set := list[corev1.ResourceName(name)]
-	if !set {
-		q = capacity(corev1.ResourceName(name))
-		if kind == "requests" && name != "cpu" && name != "memory" {
-			q = resource.Quantity{}
-		}
-	}
-	divisor := ref.Divisor
-	if divisor.IsZero() {
-		divisor = resource.MustParse("1")
-	}
-	if name == "cpu" {
-		v := math.Ceil(float64(q.MilliValue()) / float64(divisor.MilliValue()))
-		return strconv.FormatInt(int64(v), 10), nil
-	}
-	v := math.Ceil(float64(q.Value()) / float64(divisor.Value()))
-	return strconv.FormatInt(int64(v), 10), nil
-}
-
-// capacity is this machine's amount of a resource, standing in for the
-// node's allocatable.
-func capacity(name corev1.ResourceName) resource.Quantity {
-	switch name {
-	case corev1.ResourceCPU:
-		return *resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI)
-	case corev1.ResourceMemory:
-		var si unix.Sysinfo_t
-		if unix.Sysinfo(&si) == nil {
-			return *resource.NewQuantity(int64(si.Totalram)*int64(si.Unit), resource.BinarySI)
-		}
-	case corev1.ResourceEphemeralStorage:
-		var st unix.Statfs_t
-		if unix.Statfs("/", &st) == nil {
-			return *resource.NewQuantity(int64(st.Blocks)*st.Bsize, resource.BinarySI)
-		}
-	}
-	return resource.Quantity{}
-}
-
 // projectedPayload combines the sources of a projected volume in one
 // directory.
-func projectedPayload(objs Objects, p *corev1.Pod, src *corev1.ProjectedVolumeSource, into map[string]File) error {
+func projectedPayload(objs Objects, p *corev1.Pod, allocatable corev1.ResourceList, src *corev1.ProjectedVolumeSource, into map[string]File) error {
 	for _, s := range src.Sources {
 		var err error
 		switch {
@@ -249,7 +167,7 @@ func projectedPayload(objs Objects, p *corev1.Pod, src *corev1.ProjectedVolumeSo
 		case s.Secret != nil:
 			err = secretPayload(objs, p.Namespace, s.Secret.Name, s.Secret.Items, s.Secret.Optional != nil && *s.Secret.Optional, src.DefaultMode, into)
 		case s.DownwardAPI != nil:
-			err = downwardAPIPayload(p, s.DownwardAPI.Items, src.DefaultMode, into)
+			err = downwardAPIPayload(p, allocatable, s.DownwardAPI.Items, src.DefaultMode, into)
 		default:
 			// Validation refuses the other sources at apply time.
 			err = fmt.Errorf("unsupported projected volume source")

@@ -52,6 +52,9 @@ type Options struct {
 	// Objects has the ConfigMaps and Secrets; nil makes every configMap and
 	// secret volume fail to set up.
 	Objects Objects
+	// Allocatable is what resourceFieldRef items read for limits a
+	// container does not set (the kubelet uses the node's allocatable).
+	Allocatable corev1.ResourceList
 }
 
 // Set is the volumes of one pod. It is safe for concurrent use.
@@ -251,9 +254,9 @@ func (s *Set) write(v *vol) (bool, error) {
 	case vs.Secret != nil:
 		err = secretPayload(s.opts.Objects, s.pod.Namespace, vs.Secret.SecretName, vs.Secret.Items, vs.Secret.Optional != nil && *vs.Secret.Optional, vs.Secret.DefaultMode, payload)
 	case vs.DownwardAPI != nil:
-		err = downwardAPIPayload(s.pod, vs.DownwardAPI.Items, vs.DownwardAPI.DefaultMode, payload)
+		err = downwardAPIPayload(s.pod, s.opts.Allocatable, vs.DownwardAPI.Items, vs.DownwardAPI.DefaultMode, payload)
 	case vs.Projected != nil:
-		err = projectedPayload(s.opts.Objects, s.pod, vs.Projected, payload)
+		err = projectedPayload(s.opts.Objects, s.pod, s.opts.Allocatable, vs.Projected, payload)
 	default:
 		// pod.Validate refuses every other volume source.
 		err = errors.New("unsupported volume type")
