@@ -83,10 +83,10 @@ func (c *Cgroups) Init() error {
 	if err := os.MkdirAll(leaf, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte("0"), 0); err != nil {
+	if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte("0"), 0o644); err != nil {
 		return fmt.Errorf("move podbox into %s: %w", leaf, err)
 	}
-	if err := os.WriteFile(filepath.Join(c.Dir, "cgroup.subtree_control"), []byte("+memory +cpu"), 0); err != nil {
+	if err := os.WriteFile(filepath.Join(c.Dir, "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644); err != nil {
 		return fmt.Errorf("enable memory and cpu controllers in %s: %w", c.Dir, err)
 	}
 	return nil
@@ -110,7 +110,7 @@ func (c *Cgroups) PodCgroup(id string, memoryMax uint64, cpuMilli int64) (string
 		cpu = fmt.Sprintf("%d 100000", max(1000, cpuMilli*100))
 	}
 	for f, v := range map[string]string{"memory.max": mem, "memory.swap.max": "0", "cpu.max": cpu} {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(v), 0); err != nil && f != "memory.swap.max" {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(v), 0o644); err != nil && f != "memory.swap.max" {
 			return "", fmt.Errorf("set %s of %s: %w", f, dir, err)
 		}
 	}

@@ -9,8 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	remotecommandconsts "k8s.io/apimachinery/pkg/util/remotecommand"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 )
 
@@ -108,22 +106,10 @@ func runAttach(ctx context.Context, cl *client, opts execOptions, stdin io.Reade
 		fmt.Fprintf(notices, "warning: container %s has no stdin (stdin: true); input is not passed on\n", container)
 		streams.Stdin = nil
 	}
-	url := cl.rest.Post().
-		Resource("pods").
-		Namespace(opts.namespace).
-		Name(opts.pod).
-		SubResource("attach").
-		VersionedParams(&corev1.PodAttachOptions{
-			Container: container,
-			Stdin:     streams.Stdin != nil,
-			Stdout:    true,
-			TTY:       streams.Tty,
-		}, scheme.ParameterCodec).
-		URL()
-	exec, err := remotecommand.NewWebSocketExecutorForProtocols(webSocketConfig(cl.config), "GET", url.String(),
-		remotecommandconsts.StreamProtocolV5Name, remotecommandconsts.StreamProtocolV4Name)
-	if err != nil {
-		return err
-	}
-	return exec.StreamWithContext(ctx, streams)
+	return streamPod(ctx, cl, opts.namespace, opts.pod, "attach", &corev1.PodAttachOptions{
+		Container: container,
+		Stdin:     streams.Stdin != nil,
+		Stdout:    true,
+		TTY:       streams.Tty,
+	}, streams)
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	remotecommandconsts "k8s.io/apimachinery/pkg/util/remotecommand"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -137,19 +138,25 @@ func runExec(ctx context.Context, cl *client, opts execOptions, stdin io.Reader,
 		}
 	}
 
+	return streamPod(ctx, cl, opts.namespace, opts.pod, "exec", &corev1.PodExecOptions{
+		Container: container,
+		Command:   opts.command,
+		Stdin:     streams.Stdin != nil,
+		Stdout:    true,
+		Stderr:    streams.Stderr != nil,
+		TTY:       streams.Tty,
+	}, streams)
+}
+
+// streamPod runs a pod's exec or attach subresource over the channel
+// websocket protocol (v5, falling back to v4), as kubectl does.
+func streamPod(ctx context.Context, cl *client, namespace, pod, subresource string, params runtime.Object, streams remotecommand.StreamOptions) error {
 	url := cl.rest.Post().
 		Resource("pods").
-		Namespace(opts.namespace).
-		Name(opts.pod).
-		SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{
-			Container: container,
-			Command:   opts.command,
-			Stdin:     streams.Stdin != nil,
-			Stdout:    true,
-			Stderr:    streams.Stderr != nil,
-			TTY:       streams.Tty,
-		}, scheme.ParameterCodec).
+		Namespace(namespace).
+		Name(pod).
+		SubResource(subresource).
+		VersionedParams(params, scheme.ParameterCodec).
 		URL()
 	exec, err := remotecommand.NewWebSocketExecutorForProtocols(webSocketConfig(cl.config), "GET", url.String(),
 		remotecommandconsts.StreamProtocolV5Name, remotecommandconsts.StreamProtocolV4Name)
