@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -333,17 +334,29 @@ spec:
 	if err := e.startDaemon(); err != nil {
 		t.Fatal(err)
 	}
-	waitExists := func() {
+	// waitPod waits for the static pod to exist and meet cond. Unlike
+	// e.waitFor it lets the pod be absent for a while: a static pod whose
+	// file changed is deleted before it is created again.
+	waitPod := func(what string, cond func(*corev1.Pod) bool) *corev1.Pod {
 		t.Helper()
+		var p corev1.Pod
 		eventually(t, 2*time.Minute, func() string {
-			if r := e.run(t, nil, "get", "pod", "static-web"); r.code != 0 {
+			r := e.run(t, nil, "get", "pod", "static-web", "-o", "json")
+			if r.code != 0 {
 				return "no static pod: " + r.stderr
+			}
+			p = corev1.Pod{}
+			if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
+				return err.Error()
+			}
+			if !cond(&p) {
+				return "static pod not " + what
 			}
 			return ""
 		})
+		return &p
 	}
-	waitExists()
-	p := e.waitFor(t, "static-web", 2*time.Minute, "running", running)
+	p := waitPod("running", running)
 	if p.Annotations["kubernetes.io/config.source"] != "file" || p.Annotations["kubernetes.io/config.hash"] == "" {
 		t.Errorf("annotations of a static pod: %v", p.Annotations)
 	}
@@ -351,8 +364,7 @@ spec:
 
 	// A changed file replaces the pod.
 	writeManifest("web.yaml", static("changed"))
-	waitExists()
-	p = e.waitFor(t, "static-web", 2*time.Minute, "replaced and running", func(p *corev1.Pod) bool { return p.UID != uid && running(p) })
+	p = waitPod("replaced and running", func(p *corev1.Pod) bool { return p.UID != uid && running(p) })
 	eventually(t, time.Minute, func() string {
 		if out := e.run(t, nil, "logs", "static-web").stdout; out != "changed\n" {
 			return "logs of the replaced pod: " + out
@@ -363,8 +375,7 @@ spec:
 
 	// Deleting it through the API only restarts it from its file.
 	e.ok(t, "delete", "pod", "static-web")
-	waitExists()
-	p = e.waitFor(t, "static-web", 2*time.Minute, "recreated", func(p *corev1.Pod) bool { return p.UID != uid && running(p) })
+	p = waitPod("recreated", func(p *corev1.Pod) bool { return p.UID != uid && running(p) })
 	uid = p.UID
 
 	// A restarted daemon resumes the same pod: not duplicated, not replaced.
@@ -372,8 +383,7 @@ spec:
 	if err := e.startDaemon(); err != nil {
 		t.Fatal(err)
 	}
-	waitExists()
-	p = e.waitFor(t, "static-web", 2*time.Minute, "running again", running)
+	p = waitPod("running again", running)
 	if p.UID != uid {
 		t.Errorf("the daemon restart replaced the static pod (%s -> %s)", uid, p.UID)
 	}

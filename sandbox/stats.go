@@ -36,11 +36,6 @@ type Stats struct {
 type eventOut struct {
 	Event struct {
 		Data struct {
-			CPU struct {
-				Usage struct {
-					Total uint64 `json:"total,omitempty"`
-				} `json:"usage,omitempty"`
-			} `json:"cpu"`
 			Memory struct {
 				Usage struct {
 					Usage uint64 `json:"usage,omitempty"`
@@ -51,6 +46,10 @@ type eventOut struct {
 			} `json:"pids"`
 		} `json:"data"`
 	} `json:"event"`
+	// ContainerUsage is the sentry's own CPU figure per container ID (the
+	// runsc process of `runsc events` scales it into data.cpu; the raw
+	// control call leaves data.cpu empty).
+	ContainerUsage map[string]uint64 `json:"containerUsage"`
 }
 
 // Stats asks the sandbox sandboxID for container containerID's usage over
@@ -67,7 +66,7 @@ func (r *Runsc) Stats(sandboxID, containerID string) (Stats, error) {
 		return Stats{}, fmt.Errorf("stats of container %s: %w", containerID, err)
 	}
 	d := out.Event.Data
-	return Stats{CPU: d.CPU.Usage.Total, MemoryBytes: d.Memory.Usage.Usage, Pids: d.Pids.Current}, nil
+	return Stats{CPU: out.ContainerUsage[containerID], MemoryBytes: d.Memory.Usage.Usage, Pids: d.Pids.Current}, nil
 }
 
 // control connects to a sandbox's control socket in runsc's root.
