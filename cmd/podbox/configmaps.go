@@ -433,6 +433,39 @@ func describeObjectMeta(d describer, o metav1.Object) {
 	d.multiline(0, "Annotations", keyValues(o.GetAnnotations(), ": ", map[string]bool{corev1.LastAppliedConfigAnnotation: true}))
 }
 
+// configRef names a ConfigMap or Secret in a namespace.
+type configRef struct {
+	res             configResource
+	namespace, name string
+}
+
+// deleteConfigRefs deletes ConfigMaps and Secrets (those of `delete -f`),
+// printing `configmap "x" deleted` for each; every failure is reported and
+// the others are still deleted.
+func deleteConfigRefs(ctx context.Context, cl *client, refs []configRef, ignoreNotFound bool, stdout, stderr io.Writer) error {
+	failed := false
+	for _, r := range refs {
+		var err error
+		if r.res == configMapResource {
+			err = cl.configMaps.ConfigMaps(r.namespace).Delete(ctx, r.name, metav1.DeleteOptions{})
+		} else {
+			err = cl.secrets.Secrets(r.namespace).Delete(ctx, r.name, metav1.DeleteOptions{})
+		}
+		switch {
+		case err == nil:
+			fmt.Fprintf(stdout, "%s %q deleted\n", r.res.singular, r.name)
+		case ignoreNotFound && apierrors.IsNotFound(err):
+		default:
+			fmt.Fprintln(stderr, errorMessage(err))
+			failed = true
+		}
+	}
+	if failed {
+		return errReported
+	}
+	return nil
+}
+
 // deleteConfigObjects is `podbox delete configmap|secret NAME...|--all`,
 // printing kubectl's `configmap "NAME" deleted`.
 func deleteConfigObjects(c *cli.Context, res configResource, names []string) error {
@@ -461,23 +494,9 @@ func deleteConfigObjects(c *cli.Context, res configResource, names []string) err
 			return nil
 		}
 	}
-	failed := false
+	refs := make([]configRef, 0, len(names))
 	for _, name := range names {
-		var err error
-		if res == configMapResource {
-			err = cl.configMaps.ConfigMaps(ns).Delete(c.Context, name, metav1.DeleteOptions{})
-		} else {
-			err = cl.secrets.Secrets(ns).Delete(c.Context, name, metav1.DeleteOptions{})
-		}
-		if err != nil {
-			fmt.Fprintln(c.App.ErrWriter, errorMessage(err))
-			failed = true
-			continue
-		}
-		fmt.Fprintf(c.App.Writer, "%s %q deleted\n", res.singular, name)
+		refs = append(refs, configRef{res, ns, name})
 	}
-	if failed {
-		return errReported
-	}
-	return nil
+	return deleteConfigRefs(c.Context, cl, refs, false, c.App.Writer, c.App.ErrWriter)
 }

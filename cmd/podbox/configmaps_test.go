@@ -179,3 +179,20 @@ func TestDeleteConfigObjects(t *testing.T) {
 		t.Errorf("delete --all = %d %q", code, out)
 	}
 }
+
+func TestDeleteFileWithConfigObjects(t *testing.T) {
+	cs := configFixtures()
+	manifest := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config}\n---\n" +
+		"apiVersion: v1\nkind: Secret\nmetadata: {name: gone}\n"
+	out, errOut, code := podbox(t, cs, manifest, "delete", "-f", "-")
+	if code == 0 || out != "configmap \"app-config\" deleted\n" || !strings.Contains(errOut, `secrets "gone" not found`) {
+		t.Errorf("delete -f = %d %q %q", code, out, errOut)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("default").Get(context.Background(), "app-config", metav1.GetOptions{}); err == nil {
+		t.Errorf("the ConfigMap of the file is still there")
+	}
+	_, errOut, code = podbox(t, cs, manifest, "delete", "-f", "-", "--ignore-not-found")
+	if code != 0 || errOut != "" {
+		t.Errorf("delete -f --ignore-not-found = %d %q", code, errOut)
+	}
+}

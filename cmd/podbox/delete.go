@@ -62,7 +62,8 @@ func deleteCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runDelete(c.Context, cl.pods, opts, c.App.Writer, c.App.ErrWriter, deletePollInterval)
+			podErr := runDelete(c.Context, cl.pods, opts, c.App.Writer, c.App.ErrWriter, deletePollInterval)
+			return errors.Join(podErr, deleteConfigRefs(c.Context, cl, opts.configObjects, opts.ignoreNotFound, c.App.Writer, c.App.ErrWriter))
 		},
 	}
 }
@@ -71,10 +72,12 @@ func deleteCommand() *cli.Command {
 type deleteOptions struct {
 	namespace string
 	names     []string
-	// manifests are pods named by -f, each in its own namespace.
-	manifests []podRef
-	selector  labels.Selector
-	all       bool
+	// manifests are pods named by -f, each in its own namespace;
+	// configObjects the ConfigMaps and Secrets of those files.
+	manifests     []podRef
+	configObjects []configRef
+	selector      labels.Selector
+	all           bool
 	// ignoreNotFound makes a missing pod no error.
 	ignoreNotFound bool
 	// grace is the grace period to send, or -1 to let the pod's own apply.
@@ -110,6 +113,12 @@ func parseDeleteArgs(c *cli.Context) (deleteOptions, error) {
 		}
 		for _, a := range set.pods {
 			opts.manifests = append(opts.manifests, podRef{a.pod.Namespace, a.pod.Name})
+		}
+		for _, cm := range set.configMaps {
+			opts.configObjects = append(opts.configObjects, configRef{configMapResource, cm.Namespace, cm.Name})
+		}
+		for _, sec := range set.secrets {
+			opts.configObjects = append(opts.configObjects, configRef{secretResource, sec.Namespace, sec.Name})
 		}
 		return opts, opts.graceRules(c.Bool("now"))
 	}
