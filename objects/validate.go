@@ -55,7 +55,7 @@ func ValidateConfigMapUpdate(cm, old *corev1.ConfigMap) error {
 }
 
 func validateConfigMap(cm *corev1.ConfigMap) field.ErrorList {
-	errs := validateMeta(&cm.ObjectMeta)
+	errs := ValidateMeta(&cm.ObjectMeta, field.NewPath("metadata"))
 	size := 0
 	for _, bag := range []struct {
 		name, other string
@@ -129,7 +129,7 @@ func ValidateSecretUpdate(sec, old *corev1.Secret) error {
 }
 
 func validateSecret(sec *corev1.Secret) field.ErrorList {
-	errs := validateMeta(&sec.ObjectMeta)
+	errs := ValidateMeta(&sec.ObjectMeta, field.NewPath("metadata"))
 	data := field.NewPath("data")
 	size := 0
 	for _, k := range sortedKeys(lens(sec.Data)) {
@@ -183,11 +183,11 @@ func validateSecret(sec *corev1.Secret) field.ErrorList {
 	return errs
 }
 
-// validateMeta checks what the API server checks of a namespaced object's
-// metadata. generateName is refused: podbox has no server-side name
-// generation for these objects, and apply needs a name anyway.
-func validateMeta(m *metav1.ObjectMeta) field.ErrorList {
-	path := field.NewPath("metadata")
+// ValidateMeta checks what the API server checks of a namespaced object's
+// metadata (Pods, ConfigMaps and Secrets alike), under path. generateName is
+// refused: podbox has no server-side name generation, and apply needs a name
+// anyway.
+func ValidateMeta(m *metav1.ObjectMeta, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	switch {
 	case m.Name == "" && m.GenerateName != "":

@@ -6,14 +6,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apivalidation "k8s.io/apimachinery/pkg/api/validation"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"podbox.dev/podbox/objects"
 )
 
 // sandboxDefeated ends the messages refusing host namespaces and privileged
@@ -35,36 +34,12 @@ const sandboxDefeated = "podbox runs every pod in a gVisor sandbox and this sett
 // imagePullPolicy, port protocol, ...) are required here, as they are in the
 // API server's validation, which also runs after defaulting.
 func Validate(p *corev1.Pod) error {
-	errs := validateMeta(&p.ObjectMeta, field.NewPath("metadata"))
+	errs := objects.ValidateMeta(&p.ObjectMeta, field.NewPath("metadata"))
 	errs = append(errs, validateSpec(&p.Spec, field.NewPath("spec"))...)
 	if len(errs) == 0 {
 		return nil
 	}
 	return apierrors.NewInvalid(schema.GroupKind{Group: corev1.GroupName, Kind: "Pod"}, p.Name, errs)
-}
-
-func validateMeta(m *metav1.ObjectMeta, path *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	switch {
-	case m.Name == "" && m.GenerateName != "":
-		errs = append(errs, field.Required(path.Child("name"), "podbox does not support generateName: set a name"))
-	case m.Name == "":
-		errs = append(errs, field.Required(path.Child("name"), ""))
-	default:
-		for _, msg := range validation.IsDNS1123Subdomain(m.Name) {
-			errs = append(errs, field.Invalid(path.Child("name"), m.Name, msg))
-		}
-	}
-	if m.Namespace == "" {
-		errs = append(errs, field.Required(path.Child("namespace"), ""))
-	} else {
-		for _, msg := range validation.IsDNS1123Label(m.Namespace) {
-			errs = append(errs, field.Invalid(path.Child("namespace"), m.Namespace, msg))
-		}
-	}
-	errs = append(errs, metav1validation.ValidateLabels(m.Labels, path.Child("labels"))...)
-	errs = append(errs, apivalidation.ValidateAnnotations(m.Annotations, path.Child("annotations"))...)
-	return errs
 }
 
 func validateSpec(s *corev1.PodSpec, path *field.Path) field.ErrorList {
