@@ -136,6 +136,20 @@ var (
 	secretResource    = configResource{"secret", "secrets"}
 )
 
+// configCommand runs f when c's arguments name ConfigMaps or Secrets
+// (`get cm`, `describe secret/db` ...), and reports whether they did; get,
+// describe and delete handle pods otherwise.
+func configCommand(c *cli.Context, f func(*cli.Context, configResource, []string) error) (handled bool, err error) {
+	res, names, ok, err := configArgs(c.Args().Slice())
+	switch {
+	case err != nil:
+		return true, err
+	case !ok:
+		return false, nil
+	}
+	return true, f(c, res, names)
+}
+
 // configResourceOf recognises kubectl's spellings of the ConfigMap and Secret
 // types.
 func configResourceOf(t string) (configResource, bool) {

@@ -48,11 +48,8 @@ func deleteCommand() *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long (0: wait as long as it takes)"},
 		},
 		Action: func(c *cli.Context) error {
-			if res, names, ok, err := configArgs(c.Args().Slice()); ok || err != nil {
-				if err != nil {
-					return err
-				}
-				return deleteConfigObjects(c, res, names)
+			if handled, err := configCommand(c, deleteConfigObjects); handled {
+				return err
 			}
 			opts, err := parseDeleteArgs(c)
 			if err != nil {

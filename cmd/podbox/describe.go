@@ -49,11 +49,8 @@ func describeCommand() *cli.Command {
 			&cli.BoolFlag{Name: "show-events", Value: true, Usage: "include the pod's events"},
 		},
 		Action: func(c *cli.Context) error {
-			if res, names, ok, err := configArgs(c.Args().Slice()); ok || err != nil {
-				if err != nil {
-					return err
-				}
-				return describeConfigObjects(c, res, names)
+			if handled, err := configCommand(c, describeConfigObjects); handled {
+				return err
 			}
 			opts, err := parseDescribeArgs(c)
 			if err != nil {

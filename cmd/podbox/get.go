@@ -69,11 +69,8 @@ func getCommand() *cli.Command {
 			if isEventsArg(c.Args().First()) {
 				return getEvents(c)
 			}
-			if res, names, ok, err := configArgs(c.Args().Slice()); ok || err != nil {
-				if err != nil {
-					return err
-				}
-				return getConfigObjects(c, res, names)
+			if handled, err := configCommand(c, getConfigObjects); handled {
+				return err
 			}
 			opts, err := parseGetArgs(c)
 			if err != nil {
