@@ -101,27 +101,6 @@ func (s *Store) Secrets(namespace string) ([]corev1.Secret, error) {
 	return list[corev1.Secret](s, Secrets, namespace)
 }
 
-// PutConfigMap creates or replaces a ConfigMap. It returns the stored object
-// (with uid, creationTimestamp and resourceVersion set) and whether it was
-// created.
-func (s *Store) PutConfigMap(cm *corev1.ConfigMap) (*corev1.ConfigMap, bool, error) {
-	out := cm.DeepCopy()
-	out.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
-	created, err := s.put(Ref{ConfigMaps, out.Namespace, out.Name}, &out.ObjectMeta, out)
-	return out, created, err
-}
-
-// PutSecret creates or replaces a Secret. stringData is merged into data (a
-// stringData key wins), as the API server does, and the type defaults to
-// Opaque.
-func (s *Store) PutSecret(sec *corev1.Secret) (*corev1.Secret, bool, error) {
-	out := sec.DeepCopy()
-	out.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
-	NormalizeSecret(out)
-	created, err := s.put(Ref{Secrets, out.Namespace, out.Name}, &out.ObjectMeta, out)
-	return out, created, err
-}
-
 // CreateConfigMap validates and stores a new ConfigMap, as POST to the API
 // server does: an invalid one is an apierrors Invalid error, an existing one
 // AlreadyExists. It returns the stored object.
@@ -213,38 +192,6 @@ func (s *Store) get(ref Ref, into any) error {
 		return fmt.Errorf("%s: %w", s.path(ref), err)
 	}
 	return nil
-}
-
-// put writes obj, whose metadata is meta, keeping the identity (uid,
-// creationTimestamp) of the object it replaces.
-func (s *Store) put(ref Ref, meta *metav1.ObjectMeta, obj any) (bool, error) {
-	if ref.Namespace == "" || ref.Name == "" {
-		return false, fmt.Errorf("%s: namespace and name are required", ref.Resource)
-	}
-	s.mu.Lock()
-	var old metav1.PartialObjectMetadata
-	created := false
-	switch err := s.get(ref, &old); {
-	case apierrors.IsNotFound(err):
-		created = true
-		meta.UID = types.UID(uuid.NewUUID())
-		meta.CreationTimestamp = metav1.NewTime(time.Now().Truncate(time.Second))
-	case err != nil:
-		s.mu.Unlock()
-		return false, err
-	default:
-		meta.UID = old.UID
-		meta.CreationTimestamp = old.CreationTimestamp
-	}
-	meta.ResourceVersion = strconv.FormatInt(time.Now().UnixNano(), 10)
-	err := s.write(ref, obj)
-	watchers := s.watchers
-	s.mu.Unlock()
-	if err != nil {
-		return false, err
-	}
-	notify(watchers, ref)
-	return created, nil
 }
 
 // create writes obj, whose metadata is meta, if no object ref exists.

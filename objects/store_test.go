@@ -25,9 +25,9 @@ func TestSecretRoundTrip(t *testing.T) {
 		Data:       map[string][]byte{"user": []byte("admin"), "password": []byte("old")},
 		StringData: map[string]string{"password": "hunter2"},
 	}
-	out, created, err := s.PutSecret(in)
-	if err != nil || !created {
-		t.Fatalf("PutSecret = %v, created %v", err, created)
+	out, err := s.CreateSecret(in)
+	if err != nil {
+		t.Fatalf("CreateSecret = %v", err)
 	}
 	if out.UID == "" || out.CreationTimestamp.IsZero() || out.ResourceVersion == "" {
 		t.Errorf("identity not set: %+v", out.ObjectMeta)
@@ -47,9 +47,12 @@ func TestSecretRoundTrip(t *testing.T) {
 		t.Fatalf("secret file mode = %v, %v; want 0600", fi.Mode(), err)
 	}
 
-	again, created, err := s.PutSecret(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db"}})
-	if err != nil || created {
-		t.Fatalf("second PutSecret = %v, created %v", err, created)
+	if _, err := s.CreateSecret(in); !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("second CreateSecret = %v, want AlreadyExists", err)
+	}
+	again, err := s.UpdateSecret(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db"}})
+	if err != nil {
+		t.Fatalf("UpdateSecret = %v", err)
 	}
 	if again.UID != out.UID || !again.CreationTimestamp.Equal(&out.CreationTimestamp) {
 		t.Errorf("update changed identity: %v -> %v", out.ObjectMeta, again.ObjectMeta)
@@ -79,7 +82,7 @@ func TestListAcrossNamespaces(t *testing.T) {
 	}
 	for _, ref := range []struct{ ns, name string }{{"b", "x"}, {"a", "z"}, {"a", "y"}} {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ref.ns, Name: ref.name}}
-		if _, _, err := s.PutConfigMap(cm); err != nil {
+		if _, err := s.CreateConfigMap(cm); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -77,7 +77,7 @@ func TestPrepareVolumesWaitsForConfigMap(t *testing.T) {
 		t.Fatalf("prepareVolumes returned %v without its ConfigMap", err)
 	default:
 	}
-	if _, _, err := store.PutConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"k": "v"}}); err != nil {
+	if _, err := store.CreateConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"k": "v"}}); err != nil {
 		t.Fatal(err)
 	}
 	// No clock step: the store's notification wakes the retry.
