@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -117,16 +118,12 @@ func TestConfigMapVolumeItemsModesAndRefresh(t *testing.T) {
 	if s.WaitsFor(ref) != true {
 		t.Fatal("the set does not wait for the ConfigMap")
 	}
-	if _, _, err := store.PutConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"k1": "v1"}}); err != nil {
-		t.Fatal(err)
-	}
+	putConfigMap(t, store, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"k1": "v1"}})
 	errs = s.Prepare()
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "configmap references non-existent config key: k2") {
 		t.Fatalf("missing key: %v", errs)
 	}
-	if _, _, err := store.PutConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"k1": "v1", "k2": "v2", "k3": "v3"}}); err != nil {
-		t.Fatal(err)
-	}
+	putConfigMap(t, store, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"k1": "v1", "k2": "v2", "k3": "v3"}})
 	if errs := s.Prepare(); len(errs) != 0 {
 		t.Fatal(errs)
 	}
@@ -147,9 +144,7 @@ func TestConfigMapVolumeItemsModesAndRefresh(t *testing.T) {
 		t.Fatalf("mounts %+v, %v: want a read-only bind of %s", mounts, err, dir)
 	}
 
-	if _, _, err := store.PutConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"k1": "new", "k2": "v2"}}); err != nil {
-		t.Fatal(err)
-	}
+	putConfigMap(t, store, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"k1": "new", "k2": "v2"}})
 	changed, err := s.RefreshObject(ref)
 	if err != nil || !changed {
 		t.Fatalf("refresh: changed=%v err=%v", changed, err)
@@ -179,12 +174,8 @@ func TestOptionalMissingSourcesAreEmpty(t *testing.T) {
 
 func TestSecretAndProjectedAndDownwardAPI(t *testing.T) {
 	store := newStore(t)
-	if _, _, err := store.PutSecret(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "default"}, Data: map[string][]byte{"password": {0, 1, 2}}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := store.PutConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"mode": "prod"}}); err != nil {
-		t.Fatal(err)
-	}
+	putSecret(t, store, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "default"}, Data: map[string][]byte{"password": {0, 1, 2}}})
+	putConfigMap(t, store, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"mode": "prod"}})
 	p := testPod(
 		corev1.Volume{Name: "sec", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db", DefaultMode: ptr(int32(0o400))}}},
 		corev1.Volume{Name: "info", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
@@ -377,9 +368,7 @@ func TestClaimsOutliveThePod(t *testing.T) {
 
 func TestFSGroup(t *testing.T) {
 	store := newStore(t)
-	if _, _, err := store.PutConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"k": "v"}}); err != nil {
-		t.Fatal(err)
-	}
+	putConfigMap(t, store, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}, Data: map[string]string{"k": "v"}})
 	p := testPod(
 		corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		corev1.Volume{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "app"}, DefaultMode: ptr(int32(0o600))}}},
@@ -403,5 +392,25 @@ func TestFSGroup(t *testing.T) {
 	st, _ = os.Stat(s.opts.Claims.DataDir("default", "d"))
 	if g := st.Sys().(*syscallStat).Gid; g != 2000 || st.Mode()&os.ModeSetgid == 0 {
 		t.Errorf("claim root: group %d mode %v, want 2000 and setgid", g, st.Mode())
+	}
+}
+
+// putConfigMap creates cm, or replaces the stored ConfigMap of its name.
+func putConfigMap(t *testing.T, store *objects.Store, cm *corev1.ConfigMap) {
+	t.Helper()
+	_, err := store.CreateConfigMap(cm)
+	if apierrors.IsAlreadyExists(err) {
+		_, err = store.UpdateConfigMap(cm)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// putSecret creates sec.
+func putSecret(t *testing.T, store *objects.Store, sec *corev1.Secret) {
+	t.Helper()
+	if _, err := store.CreateSecret(sec); err != nil {
+		t.Fatal(err)
 	}
 }
