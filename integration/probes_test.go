@@ -194,3 +194,91 @@ spec:
 		}
 	}
 }
+
+// TestExecSemantics: exec probes and `podbox exec` without a terminal run
+// over the sandbox's control socket; what a user sees must be what runsc exec
+// (and the kubelet) gives: a failing probe's output in its event, a probe
+// that times out killed rather than left running, exit codes (128+n for a
+// signal), stdin to the end, stdout and stderr apart, the container's
+// environment, user and working directory.
+func TestExecSemantics(t *testing.T) {
+	t.Parallel()
+	e := shared
+	e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: exec-semantics
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: %[1]s
+    command: ["sleep", "3600"]
+    workingDir: /tmp
+    env:
+    - name: GREETING
+      value: hello
+    securityContext:
+      runAsUser: 1234
+    readinessProbe:
+      exec:
+        command: ["sh", "-c", "echo not ready yet; exit 3"]
+      periodSeconds: 1
+    livenessProbe:
+      exec:
+        command: ["sleep", "31"]
+      timeoutSeconds: 1
+      periodSeconds: 1
+      failureThreshold: 1000
+`, busyboxRef))
+	defer e.run(t, nil, "delete", "pod", "exec-semantics", "--grace-period=1")
+	p := e.waitFor(t, "exec-semantics", 60*time.Second, "running", func(p *corev1.Pod) bool {
+		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil
+	})
+
+	// Both probes fail, with the kubelet's messages.
+	want := map[string]bool{
+		"Readiness probe failed: not ready yet\n":             false,
+		`Liveness probe failed: command "sleep 31" timed out`: false,
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !(want["Readiness probe failed: not ready yet\n"] && want[`Liveness probe failed: command "sleep 31" timed out`]) && time.Now().Before(deadline) {
+		for _, ev := range e.events(t, p.UID) {
+			if _, ok := want[ev.Message]; ok && ev.Reason == "Unhealthy" {
+				want[ev.Message] = true
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for msg, seen := range want {
+		if !seen {
+			t.Errorf("no Unhealthy event %q; events: %+v", msg, e.events(t, p.UID))
+		}
+	}
+	// The timed-out probe commands were killed: at most the one in flight
+	// is left, not one per second of the test.
+	time.Sleep(3 * time.Second)
+	ps := e.ok(t, "exec", "exec-semantics", "--", "ps", "-o", "args")
+	if !strings.Contains(ps, "sleep 3600") {
+		t.Fatalf("ps in the container does not show its main process:\n%s", ps)
+	}
+	if n := strings.Count(ps, "sleep 31"); n > 1 {
+		t.Errorf("%d timed-out probe commands still run:\n%s", n, ps)
+	}
+
+	// Exit codes, a signal's included.
+	for cmd, code := range map[string]int{"exit 7": 7, "kill -9 $$": 137, "true": 0} {
+		if r := e.run(t, nil, "exec", "exec-semantics", "--", "sh", "-c", cmd); r.code != code {
+			t.Errorf("exec sh -c %q: exit %d, want %d (stderr %q)", cmd, r.code, code, r.stderr)
+		}
+	}
+	// stdin to its end; stdout and stderr kept apart.
+	r := e.run(t, strings.NewReader("line one\nline two\n"), "exec", "-i", "exec-semantics", "--", "sh", "-c", "wc -l; echo oops >&2")
+	if strings.TrimSpace(r.stdout) != "2" || strings.TrimSpace(r.stderr) != "oops" || r.code != 0 {
+		t.Errorf("exec -i: exit %d, stdout %q, stderr %q; want 2 lines counted and oops on stderr", r.code, r.stdout, r.stderr)
+	}
+	// The container's environment, user and working directory.
+	if out := e.ok(t, "exec", "exec-semantics", "--", "sh", "-c", "echo $GREETING $(id -u) $(pwd)"); strings.TrimSpace(out) != "hello 1234 /tmp" {
+		t.Errorf("exec environment: got %q, want %q", out, "hello 1234 /tmp")
+	}
+}

@@ -139,29 +139,20 @@ func (r *runner) exec(ctx context.Context, container string, cmd []string, st St
 }
 
 // execIn runs cmd in a container instance, as CRI exec does, and returns
-// its exit code.
+// its exit code. A terminal session goes through runsc exec (which owns the
+// pty and forwards signals to its foreground process); everything else —
+// probes, hooks, cp, exec without -t — through the sandbox's control socket,
+// which costs no runsc process.
 func (r *runner) execIn(ctx context.Context, live *liveContainer, cmd []string, st Streams) (int, error) {
-	procFile, err := r.writeExecProcess(live, cmd, st.TTY)
+	if !st.TTY {
+		return r.execPipes(ctx, live, cmd, st)
+	}
+	procFile, err := r.writeExecProcess(live, cmd)
 	if err != nil {
 		return -1, err
 	}
 	defer os.Remove(procFile)
-	if st.TTY {
-		return r.execTTY(ctx, live, procFile, st)
-	}
-
-	x := r.runsc.Command(ctx, "exec", "--process="+procFile, live.id)
-	x.Stdin, x.Stdout, x.Stderr = st.Stdin, st.Stdout, st.Stderr
-	if x.Stdout == nil {
-		x.Stdout = io.Discard
-	}
-	if x.Stderr == nil {
-		x.Stderr = io.Discard
-	}
-	// The command may exit while the client still holds stdin open; don't
-	// wait for that stream beyond a moment.
-	x.WaitDelay = time.Second
-	return exitCode(x, x.Run())
+	return r.execTTY(ctx, live, procFile, st)
 }
 
 // exitCode turns the outcome of a finished runsc exec into the command's
@@ -180,11 +171,11 @@ func exitCode(x *exec.Cmd, err error) (int, error) {
 	return 0, nil
 }
 
-func (r *runner) writeExecProcess(live *liveContainer, cmd []string, tty bool) (string, error) {
+// writeExecProcess writes the process file of a terminal session for
+// runsc exec --process.
+func (r *runner) writeExecProcess(live *liveContainer, cmd []string) (string, error) {
 	p := sandbox.ExecProcess(live.proc, cmd)
-	if tty {
-		sandbox.WithTerminal(p)
-	}
+	sandbox.WithTerminal(p)
 	b, err := json.Marshal(p)
 	if err != nil {
 		return "", err
