@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +33,8 @@ import (
 //
 // Knobs: PODBOX_BENCH_RUNS (measured runs per start benchmark after one
 // warm-up, default 7), PODBOX_BENCH_PODS (density, default 100),
-// PODBOX_BENCH_PROBED (pods with probes, default 50), PODBOX_BENCH_PODMAN=0
+// PODBOX_BENCH_PROBED (pods with probes, default 50), PODBOX_BENCH_PROBES
+// (exec or http: one kind of probe only), PODBOX_BENCH_PODMAN=0
 // to leave podman out, PODBOX_BENCH_ONLY=start,memory,density,probes to run
 // some parts only.
 func TestPodBench(t *testing.T) {
@@ -62,6 +64,9 @@ func TestPodBench(t *testing.T) {
 	}
 	if part("memory") {
 		b.memoryBench(pm, 10)
+	}
+	if part("probes") {
+		b.execCostBench(pm, 40)
 	}
 	if pm != nil {
 		pm.close()
@@ -559,7 +564,7 @@ func (b *bench) densityBench(n int) {
 			}
 			b.row(benchRow{what: fmt.Sprintf("`podbox get pods` with %d pods", n), podbox: ms(median(gets)), peer: "-", ratio: "-", goal: "≤ 50 ms", met: metIf(median(gets) <= 50*time.Millisecond)})
 			cpu := userCPU(10 * time.Second)
-			b.note(fmt.Sprintf("%d idle pods use %.1f%% of one core in all (%.3f%% each)", n, cpu*100, cpu*100/float64(n)))
+			b.note(fmt.Sprintf("%d idle pods use %.1f%% of one core in all (%.3f%% each; %v)", n, cpu.total*100, cpu.total*100/float64(n), cpu))
 		}
 		b.e.ok(t, append([]string{"delete", "pod", "--now"}, names...)...)
 	}
@@ -583,32 +588,158 @@ func supervisorRSS() float64 {
 	return -1
 }
 
+// cpuUse is the CPU some processes used over a span, in cores, in all and
+// by process kind (see processKind).
+type cpuUse struct {
+	total  float64
+	byKind map[string]float64
+	secs   float64 // the span's length
+}
+
+// per is the CPU time used per one of n operations in the span.
+func (c cpuUse) per(n int) time.Duration {
+	return time.Duration(c.total * c.secs / float64(n) * float64(time.Second))
+}
+
+// String lists the kinds, biggest first, in % of a core.
+func (c cpuUse) String() string {
+	kinds := make([]string, 0, len(c.byKind))
+	for k := range c.byKind {
+		kinds = append(kinds, k)
+	}
+	slices.SortFunc(kinds, func(a, b string) int { return int(1e6 * (c.byKind[b] - c.byKind[a])) })
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%s %.1f", k, c.byKind[k]*100))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // userCPU is the CPU this user's processes (and the children they reaped)
-// used over d, in cores.
-func userCPU(d time.Duration) float64 {
-	sum := func() float64 {
-		var ticks float64
+// used over d. A process that exits within d without being reaped by one of
+// them is missed.
+func userCPU(d time.Duration) cpuUse {
+	return cpuDuring(func() { time.Sleep(d) })
+}
+
+// cpuDuring is the CPU this user's processes used while f ran, in cores;
+// the benchmark's own (kind "bench": f's work and the children it reaped)
+// included.
+func cpuDuring(f func()) cpuUse {
+	sample := func() map[int]float64 {
+		ticks := map[int]float64{}
 		for _, pid := range userPIDs() {
 			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 			if err != nil {
 				continue
 			}
 			s := string(b)
-			f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+			fs := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 			for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
-				v, _ := strconv.ParseFloat(f[i], 64)
-				ticks += v
+				v, _ := strconv.ParseFloat(fs[i], 64)
+				ticks[pid] += v
 			}
 		}
-		return ticks / 100 // USER_HZ
+		return ticks
 	}
-	a := sum()
+	a, selfA := sample(), selfCPU()
 	start := time.Now()
-	time.Sleep(d)
-	return (sum() - a) / time.Since(start).Seconds()
+	f()
+	z, selfZ := sample(), selfCPU()
+	secs := time.Since(start).Seconds()
+	use := cpuUse{byKind: map[string]float64{}, secs: secs}
+	for pid, t := range z {
+		cores := (t - a[pid]) / 100 / secs // USER_HZ
+		use.total += cores
+		use.byKind[processKind(pid)] += cores
+	}
+	if self := (selfZ - selfA).Seconds() / secs; self > 0 {
+		use.total += self
+		use.byKind["bench"] += self
+	}
+	return use
+}
+
+// selfCPU is the CPU used so far by this process and the children it has
+// reaped.
+func selfCPU() time.Duration {
+	var self, children syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return tv(self.Utime) + tv(self.Stime) + tv(children.Utime) + tv(children.Stime)
 }
 
 // --- probes ---
+
+// execCostBench measures the CPU of one exec in an idle one-container pod,
+// all processes included: for podbox the caller's side (the call the
+// supervisor makes for an exec probe, made here), the sentry and its stubs;
+// for podman, `podman exec` (the podman process, conmon, runc exec — those
+// podman runs detached and this process does not reap are missed, so
+// podman's figure is a lower bound).
+func (b *bench) execCostBench(pm *podman, n int) {
+	t := b.t
+	b.e.apply(t, idlePod("exec-cost", busyboxRef, 1))
+	b.waitReady(t, []string{"exec-cost"}, 5*time.Minute)
+	defer b.e.ok(t, "delete", "pod", "exec-cost", "--now")
+	rs, sandboxID, id, err := b.execTarget("exec-cost")
+	if err != nil {
+		b.note(fmt.Sprintf("exec cost: %v", err))
+		return
+	}
+	time.Sleep(2 * time.Second)
+	null, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	defer null.Close()
+	proc := sandbox.ExecProcess(sandbox.Process{Env: []string{"PATH=/bin:/usr/bin"}}, []string{"true"})
+	use := cpuDuring(func() {
+		for range n {
+			if code, err := rs.Exec(context.Background(), sandboxID, id, proc, sandbox.Stdio{Stdin: null, Stdout: null, Stderr: null}); err != nil || code != 0 {
+				b.note(fmt.Sprintf("exec cost: exit %d, %v", code, err))
+				return
+			}
+		}
+	})
+	r := benchRow{what: "CPU of one exec (`true`) in an idle pod", podbox: ms(use.per(n)), peer: "-", ratio: "-", goal: "-"}
+	b.note(fmt.Sprintf("CPU of %d execs by process kind (%% of a core over %.1f s): %v", n, use.secs, use))
+	if pm != nil {
+		m := idlePod("pmexec", busyboxRef, 1)
+		if _, err := pm.playNoWait(m); err != nil {
+			b.note(fmt.Sprintf("podman exec cost: %v", err))
+		} else {
+			time.Sleep(2 * time.Second)
+			pmUse := cpuDuring(func() {
+				for range n {
+					if _, err := pm.run("exec", "pmexec-c0", "true"); err != nil {
+						b.note(fmt.Sprintf("podman exec cost: %v", err))
+						return
+					}
+				}
+			})
+			pm.down(m)
+			r.peer = "podman exec " + ms(pmUse.per(n))
+			r.ratio = fmt.Sprintf("%.2f", float64(use.per(n))/float64(pmUse.per(n)))
+		}
+	}
+	b.row(r)
+}
+
+// execTarget finds the sandbox and container IDs of a running pod's first
+// container, and a runsc wrapper for podbox's runsc root.
+func (b *bench) execTarget(name string) (*sandbox.Runsc, string, string, error) {
+	var p corev1.Pod
+	resp, err := b.api.Get("http://podbox/api/v1/namespaces/default/pods/" + name)
+	if err == nil {
+		err = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+	}
+	if err != nil || len(p.Status.ContainerStatuses) == 0 {
+		return nil, "", "", fmt.Errorf("cannot read pod %s: %v", name, err)
+	}
+	id := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "gvisor://")
+	sandboxID, _, _ := strings.Cut(id, "-")
+	return &sandbox.Runsc{Root: filepath.Join(b.e.runtime, "podbox", "runsc")}, sandboxID, id, nil
+}
 
 // probeBench runs n pods with a 1 s exec readiness probe and a 1 s HTTP
 // liveness probe each and measures their CPU cost, and the latency of the
@@ -619,31 +750,25 @@ func (b *bench) probeBench(n int) {
 	var names []string
 	for i := range n {
 		name := fmt.Sprintf("probed-%02d", i)
-		b.e.apply(t, probedPod(name, busyboxRef))
+		b.e.apply(t, probedPod(name, testAppRef))
 		names = append(names, name)
 	}
 	// Running, not Ready: under overload the exec readiness probe may
 	// time out now and then.
 	b.waitRunning(t, names, 10*time.Minute)
 	time.Sleep(3 * time.Second)
-	cpu := userCPU(20 * time.Second)
+	use := userCPU(20 * time.Second)
+	cpu := use.total
+	b.note(fmt.Sprintf("CPU of the %d probed pods by process kind (%% of a core): %v", n, use))
 	b.row(benchRow{what: fmt.Sprintf("CPU of %d pods with 1 s exec + HTTP probes (%% of a core)", n), podbox: fmt.Sprintf("%.1f", cpu*100), peer: "-", ratio: "-", goal: "≤ 10", met: metIf(cpu <= 0.10)})
 
 	// The exec probe's path, timed from here: the call the supervisor makes
 	// for an exec probe (sandbox.Runsc.Exec over the sandbox's control
 	// socket) with the probe's command, while the n pods are probed.
-	var p corev1.Pod
-	resp, err := b.api.Get("http://podbox/api/v1/namespaces/default/pods/" + names[0])
-	if err == nil {
-		err = json.NewDecoder(resp.Body).Decode(&p)
-		resp.Body.Close()
-	}
-	if err != nil || len(p.Status.ContainerStatuses) == 0 {
-		b.note(fmt.Sprintf("exec probe latency: cannot read %s: %v", names[0], err))
+	rs, sandboxID, id, err := b.execTarget(names[0])
+	if err != nil {
+		b.note(fmt.Sprintf("exec probe latency: %v", err))
 	} else {
-		id := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "gvisor://")
-		sandboxID, _, _ := strings.Cut(id, "-")
-		rs := &sandbox.Runsc{Root: filepath.Join(b.e.runtime, "podbox", "runsc")}
 		proc := sandbox.ExecProcess(sandbox.Process{Env: []string{"PATH=/bin:/usr/bin"}}, []string{"true"})
 		null, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 		defer null.Close()
@@ -678,12 +803,16 @@ func idlePod(name, image string, n int) string {
 	return sb.String()
 }
 
-// probedPod serves HTTP with busybox httpd and has a 1 s exec readiness
-// probe and a 1 s HTTP liveness probe. The liveness probe tolerates 600
+// probedPod serves HTTP with the test application (a Go server: busybox
+// httpd would fork a process per request, a cost of that server and not of
+// probing) and has a 1 s exec readiness probe (busybox true) and a 1 s HTTP
+// liveness probe. The liveness probe tolerates 600
 // failures: on an overloaded machine a probe that times out must not turn
-// the measurement into a restart storm.
+// the measurement into a restart storm. PODBOX_BENCH_PROBES=exec or =http
+// keeps one kind only, to see what each costs.
 func probedPod(name, image string) string {
-	return fmt.Sprintf(`apiVersion: v1
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `apiVersion: v1
 kind: Pod
 metadata:
   name: %s
@@ -692,18 +821,26 @@ spec:
   containers:
   - name: web
     image: %s
-    command: ["httpd", "-f", "-p", "8080", "-h", "/etc"]
-    readinessProbe:
+    args: ["serve", ":8080", "ok"]
+`, name, image)
+	kinds := os.Getenv("PODBOX_BENCH_PROBES")
+	if kinds == "" || strings.Contains(kinds, "exec") {
+		sb.WriteString(`    readinessProbe:
       exec:
         command: ["true"]
       periodSeconds: 1
-    livenessProbe:
+`)
+	}
+	if kinds == "" || strings.Contains(kinds, "http") {
+		sb.WriteString(`    livenessProbe:
       httpGet:
-        path: /hostname
+        path: /
         port: 8080
       periodSeconds: 1
       failureThreshold: 600
-`, name, image)
+`)
+	}
+	return sb.String()
 }
 
 func podName(manifest string) string {

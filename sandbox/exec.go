@@ -94,11 +94,16 @@ func (r *Runsc) Exec(ctx context.Context, sandboxID, containerID string, p *spec
 	if err != nil {
 		return -1, err
 	}
-	pid, err := r.startExec(sandboxID, args)
+	c, err := r.control(sandboxID)
 	if err != nil {
 		return -1, err
 	}
-	return r.waitExec(ctx, sandboxID, containerID, pid)
+	defer c.Close()
+	var pid int32
+	if err := c.Call(ctlExecuteAsync, args, &pid); err != nil {
+		return -1, fmt.Errorf("exec %q in container %s: %w", args.Argv, containerID, err)
+	}
+	return r.waitExec(ctx, c, sandboxID, containerID, pid)
 }
 
 func newExecArgs(containerID string, p *specs.Process, stdio Stdio) (*execArgs, error) {
@@ -127,28 +132,10 @@ func newExecArgs(containerID string, p *specs.Process, stdio Stdio) (*execArgs, 
 	return args, nil
 }
 
-func (r *Runsc) startExec(sandboxID string, args *execArgs) (int32, error) {
-	c, err := r.control(sandboxID)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	var pid int32
-	if err := c.Call(ctlExecuteAsync, args, &pid); err != nil {
-		return 0, fmt.Errorf("exec %q in container %s: %w", args.Argv, args.ContainerID, err)
-	}
-	return pid, nil
-}
-
-// waitExec waits for the exec'd process pid. WaitPID blocks on its own
+// waitExec waits for the exec'd process pid over c. WaitPID blocks the
 // connection; if ctx ends first, the process is killed over another one,
 // which ends the wait.
-func (r *Runsc) waitExec(ctx context.Context, sandboxID, containerID string, pid int32) (int, error) {
-	c, err := r.control(sandboxID)
-	if err != nil {
-		return -1, err
-	}
-	defer c.Close()
+func (r *Runsc) waitExec(ctx context.Context, c *urpc.Client, sandboxID, containerID string, pid int32) (int, error) {
 	stop := context.AfterFunc(ctx, func() {
 		if err := r.signalProcess(sandboxID, containerID, pid, unix.SIGKILL); err != nil {
 			// The sandbox is unreachable: unblock the wait instead.
@@ -158,7 +145,7 @@ func (r *Runsc) waitExec(ctx context.Context, sandboxID, containerID string, pid
 	})
 	defer stop()
 	var ws unix.WaitStatus
-	err = c.Call(ctlWaitPID, &waitPIDArgs{PID: pid, CID: containerID}, &ws)
+	err := c.Call(ctlWaitPID, &waitPIDArgs{PID: pid, CID: containerID}, &ws)
 	if ctx.Err() != nil {
 		return -1, ctx.Err()
 	}
