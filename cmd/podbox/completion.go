@@ -11,7 +11,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"podbox.dev/podbox/dirs"
@@ -295,9 +294,5 @@ func runningSupervisorPods(context.Context) (typedcorev1.PodsGetter, error) {
 	}
 	cfg := restConfig(d.Socket())
 	cfg.Timeout = completionTimeout
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return cs.CoreV1(), nil
+	return typedcorev1.NewForConfig(cfg)
 }
