@@ -4,14 +4,15 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/gentype"
 	"k8s.io/client-go/rest"
 )
 
@@ -104,42 +105,117 @@ type coreAPI struct {
 }
 
 func (c coreAPI) Pods(ns string) podInterface {
-	return podAPI{
-		ClientWithList: gentype.NewClientWithList[*corev1.Pod, *corev1.PodList]("pods", c.rest, coreScheme().params, ns,
-			func() *corev1.Pod { return &corev1.Pod{} }, func() *corev1.PodList { return &corev1.PodList{} }),
-		rest: c.rest, ns: ns,
-	}
+	return podAPI{newResource[*corev1.Pod, *corev1.PodList](c.rest, "pods", ns)}
 }
 
 func (c coreAPI) Events(ns string) resourceAPI[*corev1.Event, *corev1.EventList] {
-	return gentype.NewClientWithList[*corev1.Event, *corev1.EventList]("events", c.rest, coreScheme().params, ns,
-		func() *corev1.Event { return &corev1.Event{} }, func() *corev1.EventList { return &corev1.EventList{} })
+	return newResource[*corev1.Event, *corev1.EventList](c.rest, "events", ns)
 }
 
 func (c coreAPI) ConfigMaps(ns string) resourceAPI[*corev1.ConfigMap, *corev1.ConfigMapList] {
-	return gentype.NewClientWithList[*corev1.ConfigMap, *corev1.ConfigMapList]("configmaps", c.rest, coreScheme().params, ns,
-		func() *corev1.ConfigMap { return &corev1.ConfigMap{} }, func() *corev1.ConfigMapList { return &corev1.ConfigMapList{} })
+	return newResource[*corev1.ConfigMap, *corev1.ConfigMapList](c.rest, "configmaps", ns)
 }
 
 func (c coreAPI) Secrets(ns string) resourceAPI[*corev1.Secret, *corev1.SecretList] {
-	return gentype.NewClientWithList[*corev1.Secret, *corev1.SecretList]("secrets", c.rest, coreScheme().params, ns,
-		func() *corev1.Secret { return &corev1.Secret{} }, func() *corev1.SecretList { return &corev1.SecretList{} })
+	return newResource[*corev1.Secret, *corev1.SecretList](c.rest, "secrets", ns)
 }
 
 func (c coreAPI) PersistentVolumeClaims(ns string) resourceAPI[*corev1.PersistentVolumeClaim, *corev1.PersistentVolumeClaimList] {
-	return gentype.NewClientWithList[*corev1.PersistentVolumeClaim, *corev1.PersistentVolumeClaimList]("persistentvolumeclaims", c.rest, coreScheme().params, ns,
-		func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} },
-		func() *corev1.PersistentVolumeClaimList { return &corev1.PersistentVolumeClaimList{} })
+	return newResource[*corev1.PersistentVolumeClaim, *corev1.PersistentVolumeClaimList](c.rest, "persistentvolumeclaims", ns)
 }
 
-// podAPI adds the log subresource to the generic client.
+// object is a pointer to a core/v1 object or list type.
+type object[V any] interface {
+	*V
+	runtime.Object
+}
+
+// restResource is one resource of one namespace ("" for all), with the requests
+// client-go's generated clients (k8s.io/client-go/gentype) make. It is not
+// gentype itself because gentype also brings its fake clients, apply
+// configurations and structured-merge-diff into the binary, whose package
+// initialisation alone cost every command about 1 ms.
+type restResource[T, L any, PT object[T], PL object[L]] struct {
+	rest     rest.Interface
+	name, ns string
+	params   runtime.ParameterCodec
+}
+
+func newResource[PT object[T], PL object[L], T, L any](c rest.Interface, name, ns string) restResource[T, L, PT, PL] {
+	return restResource[T, L, PT, PL]{rest: c, name: name, ns: ns, params: coreScheme().params}
+}
+
+// on addresses the resource in its namespace.
+func (r restResource[T, L, PT, PL]) on(req *rest.Request) *rest.Request {
+	return req.NamespaceIfScoped(r.ns, r.ns != "").Resource(r.name)
+}
+
+func (r restResource[T, L, PT, PL]) Get(ctx context.Context, name string, opts metav1.GetOptions) (PT, error) {
+	out := PT(new(T))
+	err := r.on(r.rest.Get()).Name(name).VersionedParams(&opts, r.params).Do(ctx).Into(out)
+	return out, err
+}
+
+func (r restResource[T, L, PT, PL]) List(ctx context.Context, opts metav1.ListOptions) (PL, error) {
+	out := PL(new(L))
+	err := r.on(r.rest.Get()).VersionedParams(&opts, r.params).Timeout(timeout(opts)).Do(ctx).Into(out)
+	return out, err
+}
+
+func (r restResource[T, L, PT, PL]) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	opts.Watch = true
+	return r.on(r.rest.Get()).VersionedParams(&opts, r.params).Timeout(timeout(opts)).Watch(ctx)
+}
+
+func (r restResource[T, L, PT, PL]) Create(ctx context.Context, obj PT, opts metav1.CreateOptions) (PT, error) {
+	out := PT(new(T))
+	err := r.on(r.rest.Post()).VersionedParams(&opts, r.params).Body(obj).Do(ctx).Into(out)
+	return out, err
+}
+
+func (r restResource[T, L, PT, PL]) Update(ctx context.Context, obj PT, opts metav1.UpdateOptions) (PT, error) {
+	return r.put(ctx, obj, opts)
+}
+
+// UpdateStatus writes the status subresource.
+func (r restResource[T, L, PT, PL]) UpdateStatus(ctx context.Context, obj PT, opts metav1.UpdateOptions) (PT, error) {
+	return r.put(ctx, obj, opts, "status")
+}
+
+func (r restResource[T, L, PT, PL]) put(ctx context.Context, obj PT, opts metav1.UpdateOptions, sub ...string) (PT, error) {
+	out := PT(new(T))
+	meta, err := apimeta.Accessor(obj)
+	if err != nil {
+		return out, err
+	}
+	err = r.on(r.rest.Put()).Name(meta.GetName()).SubResource(sub...).VersionedParams(&opts, r.params).Body(obj).Do(ctx).Into(out)
+	return out, err
+}
+
+func (r restResource[T, L, PT, PL]) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
+	return r.on(r.rest.Delete()).Name(name).Body(&opts).Do(ctx).Error()
+}
+
+func (r restResource[T, L, PT, PL]) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (PT, error) {
+	out := PT(new(T))
+	err := r.on(r.rest.Patch(pt)).Name(name).SubResource(subresources...).VersionedParams(&opts, r.params).Body(data).Do(ctx).Into(out)
+	return out, err
+}
+
+// timeout is a list or watch's timeoutSeconds as the client's own timeout.
+func timeout(opts metav1.ListOptions) time.Duration {
+	if opts.TimeoutSeconds == nil {
+		return 0
+	}
+	return time.Duration(*opts.TimeoutSeconds) * time.Second
+}
+
+// podAPI adds the pod-only requests.
 type podAPI struct {
-	*gentype.ClientWithList[*corev1.Pod, *corev1.PodList]
-	rest rest.Interface
-	ns   string
+	restResource[corev1.Pod, corev1.PodList, *corev1.Pod, *corev1.PodList]
 }
 
 // GetLogs is the request for a pod's log, as client-go's pod client builds it.
 func (p podAPI) GetLogs(name string, opts *corev1.PodLogOptions) *rest.Request {
-	return p.rest.Get().Namespace(p.ns).Name(name).Resource("pods").SubResource("log").VersionedParams(opts, coreScheme().params)
+	return p.on(p.rest.Get()).Name(name).SubResource("log").VersionedParams(opts, p.params)
 }
