@@ -19,7 +19,7 @@ import (
 // The commands reach the supervisor through the interfaces below, a subset
 // of client-go's typed core/v1 client with the same method signatures (so
 // that client-go's fake clientset serves the tests), implemented here on
-// client-go's rest and gentype packages with a scheme holding core/v1 only.
+// client-go's rest package with a scheme holding core/v1 only.
 //
 // Why not client-go's typed client itself: importing
 // k8s.io/client-go/kubernetes/typed/core/v1 imports
