@@ -143,7 +143,7 @@ func (s *Server) createPod(w http.ResponseWriter, r *http.Request) {
 	for _, msg := range pod.Warnings(created) {
 		w.Header().Add("Warning", "299 - "+strconv.Quote(msg))
 	}
-	writePod(w, http.StatusCreated, created)
+	writePod(w, r, http.StatusCreated, created)
 }
 
 func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
@@ -157,12 +157,12 @@ func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
 		s.watchPods(w, r, filter)
 		return
 	}
-	p, err := s.sup.Get(r.PathValue("ns"), r.PathValue("name"))
+	p, err := s.pods.Get(r.PathValue("ns"), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writePod(w, http.StatusOK, p)
+	writePod(w, r, http.StatusOK, p)
 }
 
 func (s *Server) deletePod(w http.ResponseWriter, r *http.Request) {
@@ -190,7 +190,7 @@ func (s *Server) deletePod(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writePod(w, http.StatusOK, p)
+	writePod(w, r, http.StatusOK, p)
 }
 
 func (s *Server) podLogs(w http.ResponseWriter, r *http.Request) {
@@ -234,11 +234,6 @@ func (l *lazyWriter) Flush() {
 	if f, ok := l.w.(http.Flusher); ok {
 		f.Flush()
 	}
-}
-
-func writePod(w http.ResponseWriter, code int, p *corev1.Pod) {
-	p.APIVersion, p.Kind = "v1", "Pod"
-	writeJSON(w, code, p)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -63,7 +63,7 @@ func (s *Server) patchPod(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writePod(w, http.StatusOK, updated)
+	writePod(w, r, http.StatusOK, updated)
 }
 
 // applyPatch returns cur with the patch applied, after checking that only

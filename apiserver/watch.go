@@ -94,7 +94,7 @@ func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
 	}
 	list.APIVersion, list.Kind = "v1", "PodList"
 	list.ResourceVersion = rv
-	writeJSON(w, http.StatusOK, list)
+	writeNegotiated(w, r, http.StatusOK, list)
 }
 
 func isWatch(r *http.Request) bool {

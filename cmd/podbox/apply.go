@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"podbox.dev/podbox/objects"
 	"podbox.dev/podbox/pod"
@@ -329,7 +328,7 @@ func withLastApplied(a applied) *corev1.Pod {
 // applyPods applies each pod, printing pod/NAME created, configured or
 // unchanged. Failures are printed as they happen and the remaining pods are
 // still applied, as kubectl does.
-func applyPods(ctx context.Context, client typedcorev1.PodsGetter, pods []applied, stdout, stderr io.Writer) error {
+func applyPods(ctx context.Context, client podsGetter, pods []applied, stdout, stderr io.Writer) error {
 	failed := false
 	for _, a := range pods {
 		msg, err := applyPod(ctx, client, a, stderr)
@@ -348,7 +347,7 @@ func applyPods(ctx context.Context, client typedcorev1.PodsGetter, pods []applie
 
 // applyPod creates a pod, changes its labels and annotations in place, or
 // replaces it when its spec changed, and says which.
-func applyPod(ctx context.Context, client typedcorev1.PodsGetter, a applied, stderr io.Writer) (string, error) {
+func applyPod(ctx context.Context, client podsGetter, a applied, stderr io.Writer) (string, error) {
 	api := client.Pods(a.pod.Namespace)
 	want := withLastApplied(a)
 	existing, err := api.Get(ctx, want.Name, metav1.GetOptions{})
@@ -428,7 +427,7 @@ func metadataPatch(live, want *corev1.Pod) ([]byte, error) {
 
 // replacePod deletes a pod gracefully, waits until it is gone and creates
 // its replacement: how apply changes a spec without controllers.
-func replacePod(ctx context.Context, api typedcorev1.PodInterface, old, want *corev1.Pod) error {
+func replacePod(ctx context.Context, api podInterface, old, want *corev1.Pod) error {
 	if err := api.Delete(ctx, old.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &old.UID}}); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
@@ -441,7 +440,7 @@ func replacePod(ctx context.Context, api typedcorev1.PodInterface, old, want *co
 
 // createPods creates each pod, printing pod/NAME created; an existing pod is
 // an AlreadyExists error, as with kubectl create.
-func createPods(ctx context.Context, client typedcorev1.PodsGetter, pods []applied, saveConfig bool, stdout, stderr io.Writer) error {
+func createPods(ctx context.Context, client podsGetter, pods []applied, saveConfig bool, stdout, stderr io.Writer) error {
 	failed := false
 	for _, a := range pods {
 		p := a.pod

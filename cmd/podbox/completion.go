@@ -11,8 +11,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"podbox.dev/podbox/dirs"
 )
@@ -285,7 +283,7 @@ var completionPods = runningSupervisorPods
 
 // runningSupervisorPods is the pod API of the supervisor if it runs. Unlike
 // connect, it never starts one: pressing tab must not start daemons.
-func runningSupervisorPods(context.Context) (typedcorev1.PodsGetter, error) {
+func runningSupervisorPods(context.Context) (podsGetter, error) {
 	d, err := dirs.FromEnv()
 	if err != nil {
 		return nil, err
@@ -295,9 +293,9 @@ func runningSupervisorPods(context.Context) (typedcorev1.PodsGetter, error) {
 	}
 	cfg := restConfig(d.Socket())
 	cfg.Timeout = completionTimeout
-	cs, err := kubernetes.NewForConfig(cfg)
+	rc, err := newCoreREST(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return cs.CoreV1(), nil
+	return coreAPI{rest: rc}, nil
 }

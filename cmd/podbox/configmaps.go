@@ -20,7 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"podbox.dev/podbox/objects"
 )
@@ -121,8 +120,8 @@ func isTrue(b *bool) bool { return b != nil && *b }
 
 // The typed client interfaces the ConfigMap and Secret commands use.
 type (
-	typedConfigMaps = typedcorev1.ConfigMapsGetter
-	typedSecrets    = typedcorev1.SecretsGetter
+	typedConfigMaps = configMapsGetter
+	typedSecrets    = secretsGetter
 )
 
 // configResource is a resource type of the ConfigMap and Secret commands.

@@ -334,6 +334,10 @@ func versionCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(w, "runsc: %s (gVisor %s)\n", path, got)
+			if want := sandbox.ExpectedVersion(); want == "" || got == want {
+				// runsc is not run a second time just to be found right.
+				return nil
+			}
 			return sandbox.CheckVersion(path)
 		},
 	}

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
 // deletePollInterval is how often delete --wait asks whether a pod is gone.
@@ -164,7 +163,7 @@ func (opts *deleteOptions) graceRules(now bool) error {
 // runDelete deletes the named pods (all pods with --all), then waits for each
 // to be gone, printing `pod "NAME" deleted` per pod. A pod that cannot be
 // deleted is reported and the others are still deleted.
-func runDelete(ctx context.Context, pods typedcorev1.PodsGetter, opts deleteOptions, stdout, stderr io.Writer, poll time.Duration) error {
+func runDelete(ctx context.Context, pods podsGetter, opts deleteOptions, stdout, stderr io.Writer, poll time.Duration) error {
 	targets := opts.manifests
 	for _, n := range opts.names {
 		targets = append(targets, podRef{opts.namespace, n})
@@ -250,7 +249,7 @@ func runDelete(ctx context.Context, pods typedcorev1.PodsGetter, opts deleteOpti
 
 // waitGone polls until the pod is gone. A pod of the same name but another
 // UID is a new pod created meanwhile, so the deleted one counts as gone.
-func waitGone(ctx context.Context, api typedcorev1.PodInterface, name string, uid types.UID, poll time.Duration) error {
+func waitGone(ctx context.Context, api podInterface, name string, uid types.UID, poll time.Duration) error {
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {

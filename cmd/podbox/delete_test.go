@@ -96,7 +96,7 @@ func TestDeleteWaits(t *testing.T) {
 	})
 	var out, errOut strings.Builder
 	opts := deleteOptions{namespace: "default", names: []string{"a"}, grace: -1, wait: true}
-	if err := runDelete(t.Context(), cs.CoreV1(), opts, &out, &errOut, time.Millisecond); err != nil {
+	if err := runDelete(t.Context(), core(cs), opts, &out, &errOut, time.Millisecond); err != nil {
 		t.Fatal(err, errOut.String())
 	}
 	if polls < 4 || out.String() != "pod \"a\" deleted\n" {
@@ -112,7 +112,7 @@ func TestDeleteWaits(t *testing.T) {
 	out.Reset()
 	errOut.Reset()
 	opts = deleteOptions{namespace: "default", names: []string{"b"}, grace: -1, wait: true, timeout: 20 * time.Millisecond}
-	err := runDelete(t.Context(), cs.CoreV1(), opts, &out, &errOut, time.Millisecond)
+	err := runDelete(t.Context(), core(cs), opts, &out, &errOut, time.Millisecond)
 	if err != errReported || out.String() != "" || errOut.String() != "error: timed out waiting for the condition on pods/b\n" {
 		t.Errorf("got %v, %q, %q", err, out.String(), errOut.String())
 	}

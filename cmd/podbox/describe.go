@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/duration"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"podbox.dev/podbox/pod"
 )
@@ -102,7 +101,7 @@ func parseDescribeArgs(c *cli.Context) (describeOptions, error) {
 // blank lines. A name that is not a pod falls back to the pods whose names
 // start with it, as kubectl's describe does; one that matches nothing is
 // reported on stderr with the server's NotFound and makes podbox exit 1.
-func runDescribe(ctx context.Context, pods typedcorev1.PodsGetter, events typedcorev1.EventsGetter, opts describeOptions, stdout, stderr io.Writer, now time.Time) error {
+func runDescribe(ctx context.Context, pods podsGetter, events eventsGetter, opts describeOptions, stdout, stderr io.Writer, now time.Time) error {
 	var found []corev1.Pod
 	var failed bool
 	if len(opts.names) > 0 {
@@ -183,7 +182,7 @@ func sortedPods(items []corev1.Pod) []corev1.Pod {
 
 // podEvents lists the events about p. The field selector is what a cluster
 // needs; the filter after it is for servers (and fakes) that ignore one.
-func podEvents(ctx context.Context, events typedcorev1.EventsGetter, p *corev1.Pod) ([]corev1.Event, error) {
+func podEvents(ctx context.Context, events eventsGetter, p *corev1.Pod) ([]corev1.Event, error) {
 	sel := fields.Set{"involvedObject.name": p.Name, "involvedObject.namespace": p.Namespace}
 	if p.UID != "" {
 		sel["involvedObject.uid"] = string(p.UID)

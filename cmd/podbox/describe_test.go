@@ -165,7 +165,7 @@ func describe(t *testing.T, cs *fake.Clientset, opts describeOptions) (string, s
 	}
 	opts.showEvents = true
 	var out, errOut strings.Builder
-	err := runDescribe(t.Context(), cs.CoreV1(), cs.CoreV1(), opts, &out, &errOut, now)
+	err := runDescribe(t.Context(), core(cs), core(cs), opts, &out, &errOut, now)
 	return out.String(), errOut.String(), err
 }
 
@@ -459,7 +459,7 @@ func podboxWithEvents(t *testing.T, cs *fake.Clientset, args ...string) (stdout,
 	saved := connect
 	t.Cleanup(func() { connect = saved })
 	connect = func(context.Context) (*client, error) {
-		return &client{pods: cs.CoreV1(), events: cs.CoreV1()}, nil
+		return &client{pods: core(cs), events: core(cs)}, nil
 	}
 	var out, errOut strings.Builder
 	code = run(append([]string{"podbox"}, args...), strings.NewReader(""), &out, &errOut)

@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
 func isEventsArg(a string) bool {
@@ -38,7 +37,7 @@ func getEvents(c *cli.Context) error {
 	return listEvents(c.Context, cl.events, ns, all, c.String("output"), c.App.Writer, c.App.ErrWriter, time.Now())
 }
 
-func listEvents(ctx context.Context, events typedcorev1.EventsGetter, ns string, all bool, output string, stdout, stderr io.Writer, now time.Time) error {
+func listEvents(ctx context.Context, events eventsGetter, ns string, all bool, output string, stdout, stderr io.Writer, now time.Time) error {
 	list, err := events.Events(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err

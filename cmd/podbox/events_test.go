@@ -26,7 +26,7 @@ func TestEventTable(t *testing.T) {
 		ev("web.1", "Normal", "Scheduled", "Successfully assigned default/web to host", 1, 2*time.Minute, 2*time.Minute),
 	)
 	var out, errOut bytes.Buffer
-	if err := listEvents(context.Background(), cs.CoreV1(), "default", false, "", &out, &errOut, now); err != nil {
+	if err := listEvents(context.Background(), core(cs), "default", false, "", &out, &errOut, now); err != nil {
 		t.Fatal(err)
 	}
 	want := "LAST SEEN          TYPE      REASON      OBJECT    MESSAGE\n" +
@@ -38,7 +38,7 @@ func TestEventTable(t *testing.T) {
 
 	out.Reset()
 	empty := fake.NewSimpleClientset()
-	if err := listEvents(context.Background(), empty.CoreV1(), "default", false, "", &out, &errOut, now); err != nil {
+	if err := listEvents(context.Background(), core(empty), "default", false, "", &out, &errOut, now); err != nil {
 		t.Fatal(err)
 	}
 	if errOut.String() != "No resources found in default namespace.\n" {

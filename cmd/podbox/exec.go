@@ -14,8 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	remotecommandconsts "k8s.io/apimachinery/pkg/util/remotecommand"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/remotecommand"
 )
 
@@ -88,7 +86,7 @@ func parseExecArgs(c *cli.Context) (execOptions, error) {
 }
 
 // execTarget checks that the pod can run a command and picks the container.
-func execTarget(ctx context.Context, pods typedcorev1.PodsGetter, opts execOptions, stderr io.Writer) (string, error) {
+func execTarget(ctx context.Context, pods podsGetter, opts execOptions, stderr io.Writer) (string, error) {
 	p, err := pods.Pods(opts.namespace).Get(ctx, opts.pod, metav1.GetOptions{})
 	if err != nil {
 		return "", err
@@ -156,7 +154,7 @@ func streamPod(ctx context.Context, cl *client, namespace, pod, subresource stri
 		Namespace(namespace).
 		Name(pod).
 		SubResource(subresource).
-		VersionedParams(params, scheme.ParameterCodec).
+		VersionedParams(params, coreScheme().params).
 		URL()
 	exec, err := remotecommand.NewWebSocketExecutorForProtocols(webSocketConfig(cl.config), "GET", url.String(),
 		remotecommandconsts.StreamProtocolV5Name, remotecommandconsts.StreamProtocolV4Name)

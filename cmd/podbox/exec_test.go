@@ -112,7 +112,7 @@ func execClient(t *testing.T, sock string, pods ...corev1.Pod) *client {
 			t.Fatal(err)
 		}
 	}
-	return &client{pods: fc.CoreV1(), config: cfg, rest: cs.CoreV1().RESTClient()}
+	return &client{pods: core(fc), config: cfg, rest: cs.CoreV1().RESTClient()}
 }
 
 func TestExecOverUnixSocket(t *testing.T) {

@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"podbox.dev/podbox/pod"
 )
@@ -230,7 +229,7 @@ func checkPodType(t string) error {
 // runGet fetches the pods asked for and prints them. Named pods that do not
 // exist are reported on stderr after the others are printed, and make the
 // command fail, as with kubectl.
-func runGet(ctx context.Context, pods typedcorev1.PodsGetter, opts getOptions, stdout, stderr io.Writer, now time.Time) error {
+func runGet(ctx context.Context, pods podsGetter, opts getOptions, stdout, stderr io.Writer, now time.Time) error {
 	found, _, failed, err := fetchPods(ctx, pods, opts, stderr)
 	if err != nil {
 		return err
@@ -250,7 +249,7 @@ func runGet(ctx context.Context, pods typedcorev1.PodsGetter, opts getOptions, s
 // fetchPods gets the named pods, or lists those matching the selectors. It
 // returns them with the list's resource version (for a watch to continue
 // from) and whether a named pod was missing (reported on stderr).
-func fetchPods(ctx context.Context, pods typedcorev1.PodsGetter, opts getOptions, stderr io.Writer) ([]corev1.Pod, string, bool, error) {
+func fetchPods(ctx context.Context, pods podsGetter, opts getOptions, stderr io.Writer) ([]corev1.Pod, string, bool, error) {
 	ns := opts.listNamespace()
 	var found []corev1.Pod
 	failed := false

@@ -30,7 +30,7 @@ func runGetFixture(t *testing.T, opts getOptions) (string, string, error) {
 		opts.selector = labels.Everything()
 	}
 	var out, errOut strings.Builder
-	err := runGet(t.Context(), cs.CoreV1(), opts, &out, &errOut, now)
+	err := runGet(t.Context(), core(cs), opts, &out, &errOut, now)
 	return out.String(), errOut.String(), err
 }
 
@@ -119,7 +119,7 @@ func TestGetTerminatingTable(t *testing.T) {
 	p.DeletionTimestamp = &metav1.Time{Time: now}
 	cs := newFake(&p)
 	var out strings.Builder
-	if err := runGet(t.Context(), cs.CoreV1(), getOptions{namespace: "default", selector: labels.Everything()}, &out, &out, now); err != nil {
+	if err := runGet(t.Context(), core(cs), getOptions{namespace: "default", selector: labels.Everything()}, &out, &out, now); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "web    1/1     Terminating   0          60s") {

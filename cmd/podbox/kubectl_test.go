@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 )
 
@@ -34,7 +33,7 @@ func getGolden(t *testing.T, opts getOptions) string {
 		opts.selector = labels.Everything()
 	}
 	var out, errOut strings.Builder
-	if err := runGet(t.Context(), cs.CoreV1(), opts, &out, &errOut, now); err != nil {
+	if err := runGet(t.Context(), core(cs), opts, &out, &errOut, now); err != nil {
 		t.Fatalf("%v: %s", err, errOut.String())
 	}
 	return out.String()
@@ -222,7 +221,7 @@ func TestGetWatch(t *testing.T) {
 	opts := getOptions{namespace: "default", selector: labels.Everything(), fieldSelector: fields.Everything(), watch: true, watchEvents: true}
 	// Watches are set up by the fake only once Watch was called: wait for
 	// the initial table, which is printed before.
-	go func() { done <- watchGet(ctx, cs.CoreV1(), opts, &out, &out, func() time.Time { return now }) }()
+	go func() { done <- watchGet(ctx, core(cs), opts, &out, &out, func() time.Time { return now }) }()
 	want := "" +
 		"EVENT   NAME   READY   STATUS              RESTARTS   AGE\n" +
 		"ADDED   db     0/1     ContainerCreating   0          2m\n" +
@@ -285,7 +284,7 @@ func TestGetWatchOutputFormats(t *testing.T) {
 	spec := mustOutput(t, "jsonpath={.metadata.name} {.status.phase}{\"\\n\"}")
 	opts := getOptions{namespace: "default", names: []string{"web"}, selector: labels.Everything(), fieldSelector: fields.Everything(), watch: true, print: spec}
 	done := make(chan error, 1)
-	go func() { done <- watchGet(ctx, cs.CoreV1(), opts, &out, &out, func() time.Time { return now }) }()
+	go func() { done <- watchGet(ctx, core(cs), opts, &out, &out, func() time.Time { return now }) }()
 	waitOutput(t, &out, "web Running\n")
 	waitWatching(t, watching)
 	web := fx[0].DeepCopy()
@@ -386,7 +385,7 @@ func TestWaitWatches(t *testing.T) {
 		ch := make(chan result, 1)
 		go func() {
 			var out, errOut strings.Builder
-			code := runWaitArgs(t, cs.CoreV1(), args, &out, &errOut)
+			code := runWaitArgs(t, core(cs), args, &out, &errOut)
 			ch <- result{out.String() + errOut.String(), code}
 		}()
 		return ch
@@ -412,7 +411,7 @@ func TestWaitWatches(t *testing.T) {
 
 // runWaitArgs runs wait without swapping connect (so it can run
 // concurrently with other waits).
-func runWaitArgs(t *testing.T, pods typedcorev1.PodsGetter, args []string, stdout, stderr *strings.Builder) int {
+func runWaitArgs(t *testing.T, pods podsGetter, args []string, stdout, stderr *strings.Builder) int {
 	t.Helper()
 	w := waitCommand()
 	var opts waitOptions
@@ -463,7 +462,7 @@ func TestCompletion(t *testing.T) {
 	cs := newFake(&fx[0], &fx[1], &fx[2])
 	saved := completionPods
 	t.Cleanup(func() { completionPods = saved })
-	completionPods = func(context.Context) (typedcorev1.PodsGetter, error) { return cs.CoreV1(), nil }
+	completionPods = func(context.Context) (podsGetter, error) { return core(cs), nil }
 	complete := func(args ...string) string {
 		var out, errOut strings.Builder
 		run(append(append([]string{"podbox"}, args...), completeFlag), strings.NewReader(""), &out, &errOut)

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
 // metaKind is what label and annotate change: labels or annotations.
@@ -147,7 +146,7 @@ func parseMetaArgs(c *cli.Context, kind metaKind) (metaOptions, error) {
 // runMeta changes the labels or annotations of each pod with a JSON merge
 // patch (what kubectl sends), printing pod/NAME labeled (or unlabeled, not
 // labeled, annotated) per pod.
-func runMeta(ctx context.Context, pods typedcorev1.PodsGetter, opts metaOptions, stdout, stderr io.Writer) error {
+func runMeta(ctx context.Context, pods podsGetter, opts metaOptions, stdout, stderr io.Writer) error {
 	api := pods.Pods(opts.namespace)
 	var targets []corev1.Pod
 	failed := false
@@ -190,7 +189,7 @@ func runMeta(ctx context.Context, pods typedcorev1.PodsGetter, opts metaOptions,
 	return nil
 }
 
-func changeMeta(ctx context.Context, api typedcorev1.PodInterface, p *corev1.Pod, opts metaOptions, stdout io.Writer) (string, error) {
+func changeMeta(ctx context.Context, api podInterface, p *corev1.Pod, opts metaOptions, stdout io.Writer) (string, error) {
 	cur := opts.kind.get(p)
 	if !opts.overwrite {
 		var taken []string

@@ -12,7 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
 // defaultContainerAnnotation names the container kubectl picks when a
@@ -155,7 +154,7 @@ func podName(arg string) (string, error) {
 // runLogs resolves the container (or with --all-containers every container)
 // and copies its log stream to stdout until the server ends it (at once, or
 // with --follow when the container stops).
-func runLogs(ctx context.Context, pods typedcorev1.PodsGetter, opts logsOptions, stdout, stderr io.Writer) error {
+func runLogs(ctx context.Context, pods podsGetter, opts logsOptions, stdout, stderr io.Writer) error {
 	p, err := pods.Pods(opts.namespace).Get(ctx, opts.pod, metav1.GetOptions{})
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ import (
 func main() {
 	// A supervisor being born in its user namespace finishes that first.
 	rootless.Prepare()
+	tuneGC(os.Args)
 	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -28,7 +28,7 @@ func podbox(t *testing.T, cs *fake.Clientset, stdin string, args ...string) (std
 		if cs == nil {
 			t.Fatalf("podbox %s contacted the server; it should have failed first", strings.Join(args, " "))
 		}
-		return &client{pods: cs.CoreV1(), configMaps: cs.CoreV1(), secrets: cs.CoreV1()}, nil
+		return &client{pods: core(cs), configMaps: core(cs), secrets: core(cs)}, nil
 	}
 	var out, errOut strings.Builder
 	code = run(append([]string{"podbox"}, args...), strings.NewReader(stdin), &out, &errOut)

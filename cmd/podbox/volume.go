@@ -12,7 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
 // volumeCommand is `podbox volume`: the named persistent volumes that pods'
@@ -46,8 +45,7 @@ func volumeListCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			core := typedcorev1.New(cl.rest)
-			return listVolumes(c.Context, c.App.Writer, core, cl.pods, c.String("namespace"), time.Now())
+			return listVolumes(c.Context, c.App.Writer, cl.claims, cl.pods, c.String("namespace"), time.Now())
 		},
 	}
 }
@@ -67,14 +65,13 @@ func volumeRemoveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			core := typedcorev1.New(cl.rest)
-			return removeVolumes(c.Context, c.App.Writer, c.App.ErrWriter, core, c.String("namespace"), c.Args().Slice())
+			return removeVolumes(c.Context, c.App.Writer, c.App.ErrWriter, cl.claims, c.String("namespace"), c.Args().Slice())
 		},
 	}
 }
 
 // listVolumes prints the claims with the pods that use them.
-func listVolumes(ctx context.Context, w io.Writer, claims typedcorev1.PersistentVolumeClaimsGetter, pods typedcorev1.PodsGetter, namespace string, now time.Time) error {
+func listVolumes(ctx context.Context, w io.Writer, claims claimsGetter, pods podsGetter, namespace string, now time.Time) error {
 	list, err := claims.PersistentVolumeClaims(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
@@ -113,7 +110,7 @@ func claimUsers(pods []corev1.Pod) map[string][]string {
 
 // removeVolumes deletes each claim, reporting each outcome as kubectl
 // delete does, and fails if any could not be removed.
-func removeVolumes(ctx context.Context, out, errOut io.Writer, claims typedcorev1.PersistentVolumeClaimsGetter, namespace string, names []string) error {
+func removeVolumes(ctx context.Context, out, errOut io.Writer, claims claimsGetter, namespace string, names []string) error {
 	failed := false
 	for _, n := range names {
 		if err := claims.PersistentVolumeClaims(namespace).Delete(ctx, n, metav1.DeleteOptions{}); err != nil {

@@ -27,7 +27,7 @@ func TestVolumeListAndRemove(t *testing.T) {
 		{Name: "v", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}}}
 	cs := newFake(pvc, unused, user)
 	var out bytes.Buffer
-	if err := listVolumes(context.Background(), &out, cs.CoreV1(), cs.CoreV1(), "", now); err != nil {
+	if err := listVolumes(context.Background(), &out, core(cs), core(cs), "", now); err != nil {
 		t.Fatal(err)
 	}
 	want := "NAMESPACE   NAME   SIZE   USED BY   AGE\n" +
@@ -45,7 +45,7 @@ func TestVolumeListAndRemove(t *testing.T) {
 		return false, nil, nil
 	})
 	var stdout, stderr bytes.Buffer
-	err := removeVolumes(context.Background(), &stdout, &stderr, cs.CoreV1(), "default", []string{"data", "missing"})
+	err := removeVolumes(context.Background(), &stdout, &stderr, core(cs), "default", []string{"data", "missing"})
 	if !errors.Is(err, errReported) {
 		t.Fatalf("rm of a used and a missing volume returned %v", err)
 	}
@@ -54,7 +54,7 @@ func TestVolumeListAndRemove(t *testing.T) {
 		t.Errorf("stderr:\n%s", stderr.String())
 	}
 	stdout.Reset()
-	if err := removeVolumes(context.Background(), &stdout, &stderr, cs.CoreV1(), "team", []string{"old"}); err != nil || stdout.String() != "volume \"old\" deleted\n" {
+	if err := removeVolumes(context.Background(), &stdout, &stderr, core(cs), "team", []string{"old"}); err != nil || stdout.String() != "volume \"old\" deleted\n" {
 		t.Errorf("rm old: %v %q", err, stdout.String())
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/util/jsonpath"
 )
 
@@ -195,7 +194,7 @@ func (w waitCondition) met(p *corev1.Pod) (bool, error) {
 
 // runWait waits for each pod in turn, all within one timeout, printing
 // pod/NAME condition met as each is.
-func runWait(ctx context.Context, pods typedcorev1.PodsGetter, opts waitOptions, stdout, stderr io.Writer) error {
+func runWait(ctx context.Context, pods podsGetter, opts waitOptions, stdout, stderr io.Writer) error {
 	api := pods.Pods(opts.namespace)
 	names := opts.names
 	if len(names) == 0 {
@@ -230,7 +229,7 @@ func runWait(ctx context.Context, pods typedcorev1.PodsGetter, opts waitOptions,
 // The watch starts at the version the pod was read at, so no change is
 // missed in between. The pod is always read once, even when the deadline
 // has passed (--timeout=0 checks once).
-func waitFor(ctx, deadline context.Context, api typedcorev1.PodInterface, name string, cond waitCondition) error {
+func waitFor(ctx, deadline context.Context, api podInterface, name string, cond waitCondition) error {
 	var uid string
 	for {
 		p, err := api.Get(ctx, name, metav1.GetOptions{})
@@ -269,7 +268,7 @@ func waitFor(ctx, deadline context.Context, api typedcorev1.PodInterface, name s
 
 // watchUntil follows one pod's watch until the condition holds (true), the
 // watch ends (false) or ctx does.
-func watchUntil(ctx context.Context, api typedcorev1.PodInterface, name, rv, uid string, cond waitCondition) (bool, error) {
+func watchUntil(ctx context.Context, api podInterface, name, rv, uid string, cond waitCondition) (bool, error) {
 	w, err := api.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(), ResourceVersion: rv})
 	if err != nil {
 		return false, err

@@ -11,14 +11,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
 // watchGet is `get -w`: the list as get prints it (unless --watch-only),
 // then one line (or object) per change, until interrupted or the server
 // ends the watch. The watch continues from the list's resource version, so
 // no change between the two is lost.
-func watchGet(ctx context.Context, pods typedcorev1.PodsGetter, opts getOptions, stdout, stderr io.Writer, now func() time.Time) error {
+func watchGet(ctx context.Context, pods podsGetter, opts getOptions, stdout, stderr io.Writer, now func() time.Time) error {
 	// One pod by name is listed and watched with a field selector, as
 	// kubectl does, so the watch continues from the list's version.
 	listOpts := opts
