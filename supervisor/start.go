@@ -228,6 +228,7 @@ func (r *runner) startSandbox() error {
 		return fail(err)
 	}
 	pause := sandbox.PauseSpec(r.sandboxPod(), r.sup.pauseRootfs)
+	sandbox.WithRootfsImage(pause, r.sup.pauseImage)
 	for k, v := range r.volumeHints() {
 		pause.Annotations[k] = v
 	}
