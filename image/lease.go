@@ -65,18 +65,16 @@ func (s *Store) Lease(holder string, imageIDs ...v1.Hash) error {
 	if holder == "" {
 		return errors.New("lease images: the holder is empty")
 	}
-	return s.updateIndex(func(idx *v1.IndexManifest) error {
+	return s.withIndex(func(idx *v1.IndexManifest) error {
 		lf, err := s.readLease(holder)
 		if err != nil {
 			return err
 		}
+		changed := lf == nil
 		if lf == nil {
 			lf = &leaseFile{Holder: holder}
 		}
-		all, err := s.readLeases()
-		if err != nil {
-			return err
-		}
+		var all []*leaseFile // the other leases, read when first needed
 	next:
 		for _, id := range imageIDs {
 			for _, it := range lf.Images {
@@ -84,11 +82,22 @@ func (s *Store) Lease(holder string, imageIDs ...v1.Hash) error {
 					continue next
 				}
 			}
+			if all == nil {
+				if all, err = s.readLeases(); err != nil {
+					return err
+				}
+			}
 			item, ok := s.findByID(idx, all, id)
 			if !ok {
 				return fmt.Errorf("lease image %s for %s: %w", id, holder, ErrNotFound)
 			}
 			lf.Images = append(lf.Images, item)
+			changed = true
+		}
+		if !changed {
+			// Each container of a pod leases its image again: the
+			// lease is already held and on disk.
+			return nil
 		}
 		raw, err := json.MarshalIndent(lf, "", "  ")
 		if err != nil {
@@ -124,7 +133,7 @@ func (s *Store) findByID(idx *v1.IndexManifest, leases []*leaseFile, id v1.Hash)
 // error, so that deleting a pod can always call it. The images stay in the
 // store until removed (rmi, prune); their blobs are then collected.
 func (s *Store) Release(holder string) error {
-	return s.updateIndex(func(*v1.IndexManifest) error {
+	return s.withIndex(func(*v1.IndexManifest) error {
 		err := os.Remove(s.leasePath(holder))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("release images of %s: %w", holder, err)

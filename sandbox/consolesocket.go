@@ -11,8 +11,9 @@ import (
 )
 
 // ConsoleSocket receives the master end of the pseudo-terminal that
-// `runsc create --console-socket` makes for a container whose process has
-// `terminal: true` (as containerd's shim does): runsc opens a host pty,
+// `runsc create` (or `run`) `--console-socket` makes for a container whose
+// process has `terminal: true` (as containerd's shim does): runsc opens a
+// host pty,
 // hands the replica to the sentry as the container's terminal and sends the
 // master over the socket as SCM_RIGHTS. The receiver owns the master:
 // reading it is the container's output, writing it is its input, and
@@ -82,11 +83,4 @@ func (c *ConsoleSocket) Close() error {
 	err := c.l.Close()
 	os.RemoveAll(c.dir)
 	return err
-}
-
-// CreateWithConsole is Create for a container with a terminal: runsc sends
-// the terminal's master to the console socket at socket.
-func (r *Runsc) CreateWithConsole(ctx context.Context, id, bundle, socket string) error {
-	cmd := r.Command(ctx, "create", "--bundle="+bundle, "--console-socket="+socket, id)
-	return r.runWithLogStderr(cmd, "create "+id)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"runtime"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -29,7 +30,13 @@ type SandboxResources struct {
 // also shows n vCPUs to the pod (nproc, /proc/cpuinfo). Which n CPUs is a
 // function of the sandbox ID, spreading pods over the host.
 func (r *Runsc) CreateSandbox(ctx context.Context, id, bundle string, res SandboxResources) error {
-	cmd := r.Command(ctx, "create", "--bundle="+bundle, id)
+	return r.createSandbox(ctx, []string{"create"}, id, bundle, res)
+}
+
+// createSandbox runs the runsc subcommand (create, or run --detach) for the
+// root container in bundle, held to res.
+func (r *Runsc) createSandbox(ctx context.Context, sub []string, id, bundle string, res SandboxResources) error {
+	cmd := r.Command(ctx, slices.Concat(sub, []string{"--bundle=" + bundle, id})...)
 	if res.Cgroup != "" {
 		fd, err := unix.Open(res.Cgroup, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -38,7 +45,7 @@ func (r *Runsc) CreateSandbox(ctx context.Context, id, bundle string, res Sandbo
 		defer unix.Close(fd)
 		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	}
-	create := func() error { return r.runWithLogStderr(cmd, "create "+id) }
+	create := func() error { return r.runWithLogStderr(cmd, sub[0]+" "+id) }
 	var allowed unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
 		return fmt.Errorf("read CPU affinity: %w", err)

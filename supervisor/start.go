@@ -228,6 +228,7 @@ func (r *runner) startSandbox() error {
 		return fail(err)
 	}
 	pause := sandbox.PauseSpec(r.sandboxPod(), r.sup.pauseRootfs)
+	sandbox.WithRootfsImage(pause, r.sup.pauseImage)
 	for k, v := range r.volumeHints() {
 		pause.Annotations[k] = v
 	}
@@ -238,10 +239,7 @@ func (r *runner) startSandbox() error {
 	if err != nil {
 		return fail(err)
 	}
-	if err := r.runsc.CreateSandbox(r.ctx, r.rec.SandboxID, bundle, res); err != nil {
-		return fail(err)
-	}
-	if err := r.runsc.Start(r.ctx, r.rec.SandboxID, nil, nil); err != nil {
+	if err := r.runsc.RunSandbox(r.ctx, r.rec.SandboxID, bundle, res); err != nil {
 		return fail(err)
 	}
 	r.update(func(rec *podRecord) { rec.SandboxReady = true })
@@ -393,20 +391,16 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	if err := sandbox.WriteBundle(bundle, spec); err != nil {
 		return err
 	}
-	console, err := r.createContainer(c, live.id, bundle)
-	if err != nil {
-		return err
-	}
-	r.event(r.fieldPath(c.Name), normal, "Created", "Created container: "+c.Name)
-	if console != nil {
-		err = r.startWithTerminal(c.Name, restart, live, console)
+	if c.TTY {
+		err = r.runWithTerminal(c.Name, restart, live, bundle)
 	} else {
-		err = r.startWithLogs(c.Name, restart, live)
+		err = r.runWithLogs(c.Name, restart, live, bundle)
 	}
 	if err != nil {
 		_ = r.runsc.Delete(context.Background(), live.id)
 		return err
 	}
+	// One runsc process created and started it (sandbox.Runsc.Run).
 	r.event(r.fieldPath(c.Name), normal, "Created", "Created container: "+c.Name)
 	r.setLive(c.Name, live)
 	started := r.sup.opts.Clock.Now()
@@ -427,10 +421,10 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	return nil
 }
 
-// startWithLogs starts the created container with its
+// runWithLogs creates and starts the container from bundle with its
 // stdout and stderr on pipes whose other ends feed the CRI log file of this
 // instance.
-func (r *runner) startWithLogs(name string, restart int32, live *liveContainer) error {
+func (r *runner) runWithLogs(name string, restart int32, live *liveContainer, bundle string) error {
 	if _, err := r.ensureDir("logs", name); err != nil {
 		return err
 	}
@@ -461,7 +455,7 @@ func (r *runner) startWithLogs(name string, restart int32, live *liveContainer) 
 		errW.Close()
 		return err
 	}
-	startErr := r.runsc.StartWithStdin(r.ctx, live.id, inR, outW, errW)
+	startErr := r.runsc.Run(r.ctx, live.id, bundle, inR, outW, errW)
 	// The sentry holds its own copies of the write ends (and of stdin's
 	// read end) now.
 	outW.Close()

@@ -76,6 +76,7 @@ type Images interface {
 type Supervisor struct {
 	opts             Options
 	pauseRootfs      string
+	pauseImage       string
 	allocatableCache // this host's allocatable resources (env.go)
 
 	// events are the pods' Events; pullBackoff is the kubelet's image pull
@@ -121,7 +122,7 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 		}
 	}
 	var err error
-	if s.pauseRootfs, err = installPause(opts.Dirs.Runtime, opts.Pause); err != nil {
+	if s.pauseRootfs, s.pauseImage, err = installPause(opts.Dirs.Runtime, opts.Pause); err != nil {
 		return nil, err
 	}
 	records, err := s.loadRecords()
@@ -142,22 +143,33 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 	return s, nil
 }
 
-// installPause lays out the pause container's root filesystem: a directory
-// holding only the pause binary.
-func installPause(runtimeDir, pauseBin string) (string, error) {
-	root := filepath.Join(runtimeDir, "pause-rootfs")
+// installPause lays out the pause container's root filesystem twice: a
+// directory holding only the pause binary (the spec's root path, and what
+// sandboxes booted by an earlier podbox still serve through their gofer),
+// and the same tree as an EROFS image, which the sentry mounts itself, so
+// that a sandbox's root container needs no gofer process
+// (sandbox.WithRootfsImage).
+func installPause(runtimeDir, pauseBin string) (root, image string, err error) {
+	root = filepath.Join(runtimeDir, "pause-rootfs")
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", err
+		return "", "", err
 	}
 	data, err := os.ReadFile(pauseBin)
 	if err != nil {
-		return "", fmt.Errorf("read the pause binary: %w\n  fix: run `make` (builds bin/podbox-pause beside bin/podbox)", err)
+		return "", "", fmt.Errorf("read the pause binary: %w\n  fix: run `make` (builds bin/podbox-pause beside bin/podbox)", err)
 	}
 	tmp := filepath.Join(root, ".pause.tmp")
 	if err := os.WriteFile(tmp, data, 0o755); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return root, os.Rename(tmp, filepath.Join(root, "pause"))
+	if err := os.Rename(tmp, filepath.Join(root, "pause")); err != nil {
+		return "", "", err
+	}
+	image = filepath.Join(runtimeDir, "pause-rootfs.erofs")
+	if err := sandbox.WriteErofsFile(image, sandbox.PauseImage(data)); err != nil {
+		return "", "", fmt.Errorf("write the pause image: %w", err)
+	}
+	return root, image, nil
 }
 
 // runscForState runs runsc commands that concern no pod in particular

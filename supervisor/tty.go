@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"podbox.dev/podbox/sandbox"
 )
 
@@ -74,12 +72,9 @@ func pumpTerminal(master *os.File, st Streams) <-chan struct{} {
 	return done
 }
 
-// createContainer creates a container instance; for `tty: true` it returns
-// the master of the terminal runsc made for it.
-func (r *runner) createContainer(c *corev1.Container, id, bundle string) (*os.File, error) {
-	if !c.TTY {
-		return nil, r.runsc.Create(r.ctx, id, bundle)
-	}
+// runOnTerminal creates and starts a `tty: true` container instance and
+// returns the master of the terminal runsc made for it.
+func (r *runner) runOnTerminal(id, bundle string) (*os.File, error) {
 	cs, err := sandbox.NewConsoleSocket(r.sup.opts.Dirs.Runtime)
 	if err != nil {
 		return nil, err
@@ -96,8 +91,8 @@ func (r *runner) createContainer(c *corev1.Container, id, bundle string) (*os.Fi
 		f, err := cs.Receive(ctx)
 		got <- received{f, err}
 	}()
-	// runsc sends the master before create returns.
-	if err := r.runsc.CreateWithConsole(r.ctx, id, bundle, cs.Path()); err != nil {
+	// runsc sends the master before it returns.
+	if err := r.runsc.RunWithConsole(r.ctx, id, bundle, cs.Path()); err != nil {
 		cancel()
 		if res := <-got; res.f != nil {
 			res.f.Close()
@@ -114,22 +109,24 @@ func (r *runner) createContainer(c *corev1.Container, id, bundle string) (*os.Fi
 		cancel()
 		<-got
 		_ = r.runsc.Delete(context.Background(), id)
-		return nil, fmt.Errorf("runsc create %s: no terminal received", id)
+		return nil, fmt.Errorf("runsc run %s: no terminal received", id)
 	}
 }
 
-// startWithTerminal starts a `tty: true` container and hands its terminal's
-// master to the log server, which logs what the container writes to it (as
-// stdout, as the CRI does for terminals) and offers it to attach clients
-// for input and resizing, so the terminal outlives a supervisor crash.
-func (r *runner) startWithTerminal(name string, restart int32, live *liveContainer, master *os.File) error {
-	defer master.Close()
+// runWithTerminal creates and starts a `tty: true` container from bundle
+// and hands its terminal's master to the log server, which logs what the
+// container writes to it (as stdout, as the CRI does for terminals) and
+// offers it to attach clients for input and resizing, so the terminal
+// outlives a supervisor crash.
+func (r *runner) runWithTerminal(name string, restart int32, live *liveContainer, bundle string) error {
 	if _, err := r.ensureDir("logs", name); err != nil {
 		return err
 	}
-	if err := r.runsc.Start(r.ctx, live.id, nil, nil); err != nil {
+	master, err := r.runOnTerminal(live.id, bundle)
+	if err != nil {
 		return err
 	}
+	defer master.Close()
 	live.logs.Add(1)
 	server := r.sup.opts.LogServer
 	if server == "" {
