@@ -95,7 +95,7 @@ func (c *Cgroups) Init() error {
 // PodCgroup creates (or reuses) the cgroup of sandbox id with the pod's
 // limits: memoryMax bytes (0: none) and cpuMilli thousandths of a CPU (0:
 // none) as cpu.max over the kernel's default 100 ms period. It returns the
-// directory, for CreateSandbox.
+// directory, for RunSandbox.
 func (c *Cgroups) PodCgroup(id string, memoryMax uint64, cpuMilli int64) (string, error) {
 	dir := filepath.Join(c.Dir, "pod-"+id)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"runtime"
-	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -20,23 +19,19 @@ type SandboxResources struct {
 	Cgroup string
 }
 
-// CreateSandbox is Create for a pod's root container with the sandbox held
-// to res: created directly inside res.Cgroup (clone3 CLONE_INTO_CGROUP, so
+// RunSandbox creates and starts a pod's root container from bundle in one
+// runsc process (`runsc run --detach`, see run.go), with the sandbox held to
+// res: created directly inside res.Cgroup (clone3 CLONE_INTO_CGROUP, so
 // every process runsc starts is charged there) and pinned to res.CPUs of
-// the CPUs this process may use (all of them if res.CPUs <= 0 or is not fewer). Rootless there is no cgroup to throttle a sandbox, but a
+// the CPUs this process may use (all of them if res.CPUs <= 0 or is not
+// fewer). Rootless there is no cgroup to throttle a sandbox, but a
 // process may restrict its own CPU affinity, and children inherit it: the
 // sentry then runs on n host CPUs and, because runsc sizes the sandbox from
 // runtime.NumCPU (which reads the affinity mask) when it has no cgroup, it
 // also shows n vCPUs to the pod (nproc, /proc/cpuinfo). Which n CPUs is a
 // function of the sandbox ID, spreading pods over the host.
-func (r *Runsc) CreateSandbox(ctx context.Context, id, bundle string, res SandboxResources) error {
-	return r.createSandbox(ctx, []string{"create"}, id, bundle, res)
-}
-
-// createSandbox runs the runsc subcommand (create, or run --detach) for the
-// root container in bundle, held to res.
-func (r *Runsc) createSandbox(ctx context.Context, sub []string, id, bundle string, res SandboxResources) error {
-	cmd := r.Command(ctx, slices.Concat(sub, []string{"--bundle=" + bundle, id})...)
+func (r *Runsc) RunSandbox(ctx context.Context, id, bundle string, res SandboxResources) error {
+	cmd := r.Command(ctx, "run", "--detach", "--bundle="+bundle, id)
 	if res.Cgroup != "" {
 		fd, err := unix.Open(res.Cgroup, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -45,7 +40,7 @@ func (r *Runsc) createSandbox(ctx context.Context, sub []string, id, bundle stri
 		defer unix.Close(fd)
 		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	}
-	create := func() error { return r.runWithLogStderr(cmd, sub[0]+" "+id) }
+	create := func() error { return r.runWithLogStderr(cmd, "run "+id) }
 	var allowed unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
 		return fmt.Errorf("read CPU affinity: %w", err)

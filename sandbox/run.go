@@ -15,16 +15,12 @@ import (
 // container runs. On a pod start that is one exec fewer for the sandbox and
 // one fewer per container, on the critical path.
 
-// RunSandbox is CreateSandbox and Start of the pod's root container in one
-// runsc process (`runsc run --detach`), held to res the same way.
-func (r *Runsc) RunSandbox(ctx context.Context, id, bundle string, res SandboxResources) error {
-	return r.createSandbox(ctx, []string{"run", "--detach"}, id, bundle, res)
-}
-
 // Run creates and starts a subcontainer from the bundle in one runsc
-// process (`runsc run --detach`). stdin, stdout and stderr are donated to
-// the container as by StartWithStdin (nil stdin: /dev/null); with all three
-// nil, runsc's output goes to the runsc log as for Create.
+// process (`runsc run --detach`). stdin, stdout and stderr, when files, are
+// donated to the container: the sentry keeps them after runsc exits, and
+// runsc's own complaints land in the container's stderr too, and in the
+// runsc log (nil stdin: /dev/null). With all three nil, runsc's output goes
+// to the runsc log.
 func (r *Runsc) Run(ctx context.Context, id, bundle string, stdin, stdout, stderr *os.File) error {
 	cmd := r.Command(ctx, "run", "--detach", "--bundle="+bundle, id)
 	if stdin == nil && stdout == nil && stderr == nil {

@@ -147,41 +147,11 @@ func (r *Runsc) run(ctx context.Context, args ...string) ([]byte, error) {
 	return stdout.Bytes(), nil
 }
 
-// Create creates a container from the bundle. For the root (pause)
-// container runsc donates its own stdio to the container, so it gets
-// /dev/null for stdout and the runsc log for stderr: a pipe here would never
-// see EOF (the sandbox keeps the write end) and create would never return.
-func (r *Runsc) Create(ctx context.Context, id, bundle string) error {
-	cmd := r.Command(ctx, "create", "--bundle="+bundle, id)
-	return r.runWithLogStderr(cmd, "create "+id)
-}
-
-// Start starts a created container. stdout and stderr, when files, are
-// donated to the container (the sentry keeps them after runsc exits); runsc's
-// own complaints then land in the container's stderr too, and in the runsc log.
-func (r *Runsc) Start(ctx context.Context, id string, stdout, stderr *os.File) error {
-	return r.StartWithStdin(ctx, id, nil, stdout, stderr)
-}
-
-// StartWithStdin is Start with the container's stdin too (nil: /dev/null).
-func (r *Runsc) StartWithStdin(ctx context.Context, id string, stdin, stdout, stderr *os.File) error {
-	cmd := r.Command(ctx, "start", id)
-	if stdout == nil && stderr == nil {
-		return r.runWithLogStderr(cmd, "start "+id)
-	}
-	if stdin != nil {
-		cmd.Stdin = stdin
-	}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("runsc start %s: %w%s", id, err, r.logTail())
-	}
-	return nil
-}
-
 // runWithLogStderr runs cmd with stdout on /dev/null and stderr appended to
-// the runsc log (files, never pipes: see Create), and explains a failure
-// with the end of that log.
+// the runsc log, and explains a failure with the end of that log. They are
+// files, never pipes: for the root (pause) container runsc donates its own
+// stdio to the sandbox, so a pipe would never see EOF (the sandbox keeps the
+// write end) and the command would never return.
 func (r *Runsc) runWithLogStderr(cmd *exec.Cmd, what string) error {
 	null, err := os.Open(os.DevNull)
 	if err != nil {
