@@ -196,7 +196,7 @@ func TestAutostartAndMissingRunsc(t *testing.T) {
 	}
 
 	// A runsc from another gVisor version is refused.
-	os.WriteFile(filepath.Join(lonely.bin, "runsc"), []byte("#!/bin/sh\necho 'runsc version release-20990101.0'\necho 'spec: 1.1.0'\n"), 0o755)
+	writeExecutable(t, filepath.Join(lonely.bin, "runsc"), "#!/bin/sh\necho 'runsc version release-20990101.0'\necho 'spec: 1.1.0'\n")
 	r = lonely.run(t, nil, "version")
 	if r.code != 1 || !strings.Contains(r.stderr, "release-20990101.0") || !strings.Contains(r.stderr, "needs runsc from gVisor") {
 		t.Errorf("version with a mismatched runsc: %+v", r)
@@ -226,15 +226,26 @@ func stopAutostarted(t *testing.T, e *env) {
 	}
 }
 
+// copyFile copies an executable with cp(1). Written from this process, the
+// copy could not always be executed: a child forked by a parallel test at
+// that moment inherits the open file until it execs, and exec then fails with
+// ETXTBSY ("text file busy", golang/go#22315).
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
+	if out, err := exec.Command("cp", from, to).CombinedOutput(); err != nil {
+		t.Fatalf("cp %s %s: %v: %s", from, to, err, out)
+	}
+}
+
+// writeExecutable writes an executable script at path, through copyFile:
+// the file this process writes is a temporary one that is never executed.
+func writeExecutable(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := os.WriteFile(tmp, []byte(content), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(to, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	copyFile(t, tmp, path)
 }
 
 // TestSupervisorUserNamespace: the supervisor runs as root of a user

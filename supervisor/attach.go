@@ -61,6 +61,13 @@ func (r *runner) attach(ctx context.Context, container string, st Streams) error
 	if st.TTY && !hasTTY {
 		return apierrors.NewBadRequest(fmt.Sprintf("container %s did not allocate a TTY (tty: true)", c.Name))
 	}
+	// The output from now on starts where the log ends before any input
+	// reaches the container: what the input makes it print is shown.
+	logPath := r.logPath(c.Name, c.RestartCount)
+	var from int64
+	if fi, err := os.Stat(logPath); err == nil {
+		from = fi.Size()
+	}
 	// The log server hands out the container's stdin, or its terminal
 	// (also for resizing).
 	if (st.Stdin != nil && hasStdin) || (st.TTY && hasTTY) {
@@ -85,8 +92,7 @@ func (r *runner) attach(ctx context.Context, container string, st Streams) error
 			return false
 		}
 	}
-	// From the end of the log on, as the output a terminal would show now.
-	err = readLog(ctx, r.logPath(c.Name, c.RestartCount), LogOptions{Follow: true, TailLines: 0}, out, stopped)
+	err = readLog(ctx, logPath, LogOptions{Follow: true, from: &from}, out, stopped)
 	if ctx.Err() != nil {
 		return nil
 	}

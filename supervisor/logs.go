@@ -142,6 +142,10 @@ type LogOptions struct {
 	// container instances one followed request reads, so the limit is on
 	// the whole response. LogOptionsFromQuery sets it.
 	sent *int64
+	// from, when set, is the byte offset to start at instead of TailLines
+	// (attach: where the log ended when the client attached). If the file
+	// is shorter, it was rotated since, and reading starts at its head.
+	from *int64
 }
 
 // ErrLogLimitReached is returned when LimitBytes cut the log short. The
@@ -233,7 +237,12 @@ func readLog(ctx context.Context, path string, opts LogOptions, w io.Writer, sto
 		return err
 	}
 	defer func() { f.Close() }()
-	if opts.TailLines >= 0 {
+	switch {
+	case opts.from != nil:
+		if err := seekFrom(f, *opts.from); err != nil {
+			return err
+		}
+	case opts.TailLines >= 0:
 		if err := seekTail(f, opts.TailLines); err != nil {
 			return err
 		}
@@ -370,6 +379,17 @@ func nextLogFile(f *os.File, path string) (*os.File, error) {
 		}
 	}
 	return os.Open(names[0])
+}
+
+// seekFrom moves to offset, or stays at the head of a file shorter than
+// that (a new file after a rotation).
+func seekFrom(f *os.File, offset int64) error {
+	st, err := f.Stat()
+	if err != nil || st.Size() < offset {
+		return err
+	}
+	_, err = f.Seek(offset, io.SeekStart)
+	return err
 }
 
 // seekTail positions f at the start of its last n lines.

@@ -90,6 +90,20 @@ func TestReadLogOptions(t *testing.T) {
 	if got := read(LogOptions{TailLines: 1, Timestamps: true}); got != "2026-11-22T07:00:00.000000003Z three\n" {
 		t.Errorf("timestamps: %q", got)
 	}
+	// attach's start: a byte offset taken before the client's input went
+	// in; beyond the end (a rotated log), the new file's head.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := int64(bytes.IndexByte(b, '\n') + 1)
+	if got := read(LogOptions{TailLines: 0, from: &first}); got != "two\nthree\n" {
+		t.Errorf("from the end of the first line: %q", got)
+	}
+	beyond := int64(len(b) + 100)
+	if got := read(LogOptions{TailLines: 0, from: &beyond}); got != "one\ntwo\nthree\n" {
+		t.Errorf("from beyond the end: %q", got)
+	}
 }
 
 func TestFollowStopsAfterTheContainerStopsWithoutLosingLines(t *testing.T) {
