@@ -13,5 +13,8 @@
 // flags of Runsc: --root in podbox's runtime directory, --ignore-cgroups
 // (rootless), --network=sandbox (netstack, fed from the pod's pinned netns)
 // and a per-pod --overlay2 directory, so that the shared, read-only image
-// trees are never written.
+// trees are never written. Two things bypass the command line where a runsc
+// process per call would cost too much: stats (stats.go) and execs without a
+// terminal (exec.go) are calls on the sandbox's control socket, the same
+// urpc calls runsc makes, with their arguments mirrored as JSON.
 package sandbox

@@ -176,9 +176,10 @@ func WriteBundle(dir string, spec *specs.Spec) error {
 	return nil
 }
 
-// ExecProcess is the process spec for `runsc exec --process`: a command run
-// in a container as CRI exec does, with the container's environment,
-// working directory, user and capabilities.
+// ExecProcess is the process spec of an exec (Runsc.Exec, or `runsc exec
+// --process` for a terminal): a command run in a container as CRI exec
+// does, with the container's environment, working directory, user and
+// capabilities.
 func ExecProcess(container Process, args []string) *specs.Process {
 	cwd := container.Cwd
 	if cwd == "" {

@@ -12,7 +12,8 @@ import (
 
 // This file connects the probes package to the pod: the supervisor runs
 // every probe from outside the sandbox. exec probes run in the container
-// (runsc exec); HTTP, TCP and gRPC probes dial the pod's IP.
+// (over the sandbox's control socket, see execPipes); HTTP, TCP and gRPC
+// probes dial the pod's IP.
 
 // startProbes starts the probers of a container with probes, once for the
 // runner's life: a new instance (a new container ID) resets its workers.
