@@ -683,19 +683,17 @@ func (b *bench) execCostBench(pm *podman, n int) {
 	b.e.apply(t, idlePod("exec-cost", busyboxRef, 1))
 	b.waitReady(t, []string{"exec-cost"}, 5*time.Minute)
 	defer b.e.ok(t, "delete", "pod", "exec-cost", "--now")
-	rs, sandboxID, id, err := b.execTarget("exec-cost")
+	execTrue, done, err := b.execProbe("exec-cost")
 	if err != nil {
 		b.note(fmt.Sprintf("exec cost: %v", err))
 		return
 	}
+	defer done()
 	time.Sleep(2 * time.Second)
-	null, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	defer null.Close()
-	proc := sandbox.ExecProcess(sandbox.Process{Env: []string{"PATH=/bin:/usr/bin"}}, []string{"true"})
 	use := cpuDuring(func() {
 		for range n {
-			if code, err := rs.Exec(context.Background(), sandboxID, id, proc, sandbox.Stdio{Stdin: null, Stdout: null, Stderr: null}); err != nil || code != 0 {
-				b.note(fmt.Sprintf("exec cost: exit %d, %v", code, err))
+			if err := execTrue(); err != nil {
+				b.note(fmt.Sprintf("exec cost: %v", err))
 				return
 			}
 		}
@@ -724,9 +722,11 @@ func (b *bench) execCostBench(pm *podman, n int) {
 	b.row(r)
 }
 
-// execTarget finds the sandbox and container IDs of a running pod's first
-// container, and a runsc wrapper for podbox's runsc root.
-func (b *bench) execTarget(name string) (*sandbox.Runsc, string, string, error) {
+// execProbe returns a function that runs `true` in the first container of
+// the running pod name the way the supervisor runs an exec probe
+// (sandbox.Runsc.Exec over the sandbox's control socket, stdio on
+// /dev/null), and one to call when done with it.
+func (b *bench) execProbe(name string) (run func() error, done func(), err error) {
 	var p corev1.Pod
 	resp, err := b.api.Get("http://podbox/api/v1/namespaces/default/pods/" + name)
 	if err == nil {
@@ -734,11 +734,27 @@ func (b *bench) execTarget(name string) (*sandbox.Runsc, string, string, error) 
 		resp.Body.Close()
 	}
 	if err != nil || len(p.Status.ContainerStatuses) == 0 {
-		return nil, "", "", fmt.Errorf("cannot read pod %s: %v", name, err)
+		return nil, nil, fmt.Errorf("cannot read pod %s: %v", name, err)
 	}
 	id := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "gvisor://")
 	sandboxID, _, _ := strings.Cut(id, "-")
-	return &sandbox.Runsc{Root: filepath.Join(b.e.runtime, "podbox", "runsc")}, sandboxID, id, nil
+	rs := &sandbox.Runsc{Root: filepath.Join(b.e.runtime, "podbox", "runsc")}
+	proc := sandbox.ExecProcess(sandbox.Process{Env: []string{"PATH=/bin:/usr/bin"}}, []string{"true"})
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	run = func() error {
+		code, err := rs.Exec(context.Background(), sandboxID, id, proc, sandbox.Stdio{Stdin: null, Stdout: null, Stderr: null})
+		if err == nil && code != 0 {
+			err = fmt.Errorf("exit %d", code)
+		}
+		if err != nil {
+			return fmt.Errorf("exec in %s: %w", id, err)
+		}
+		return nil
+	}
+	return run, func() { null.Close() }, nil
 }
 
 // probeBench runs n pods with a 1 s exec readiness probe and a 1 s HTTP
@@ -765,19 +781,16 @@ func (b *bench) probeBench(n int) {
 	// The exec probe's path, timed from here: the call the supervisor makes
 	// for an exec probe (sandbox.Runsc.Exec over the sandbox's control
 	// socket) with the probe's command, while the n pods are probed.
-	rs, sandboxID, id, err := b.execTarget(names[0])
+	execTrue, done, err := b.execProbe(names[0])
 	if err != nil {
 		b.note(fmt.Sprintf("exec probe latency: %v", err))
 	} else {
-		proc := sandbox.ExecProcess(sandbox.Process{Env: []string{"PATH=/bin:/usr/bin"}}, []string{"true"})
-		null, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-		defer null.Close()
+		defer done()
 		var ds []time.Duration
 		for range 40 {
 			s := time.Now()
-			code, err := rs.Exec(context.Background(), sandboxID, id, proc, sandbox.Stdio{Stdin: null, Stdout: null, Stderr: null})
-			if err != nil || code != 0 {
-				b.note(fmt.Sprintf("exec probe latency: exec in %s: exit %d, %v", id, code, err))
+			if err := execTrue(); err != nil {
+				b.note(fmt.Sprintf("exec probe latency: %v", err))
 				break
 			}
 			ds = append(ds, time.Since(s))

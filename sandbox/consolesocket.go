@@ -11,9 +11,8 @@ import (
 )
 
 // ConsoleSocket receives the master end of the pseudo-terminal that
-// `runsc create` (or `run`) `--console-socket` makes for a container whose
-// process has `terminal: true` (as containerd's shim does): runsc opens a
-// host pty,
+// `runsc run --console-socket` makes for a container whose process has
+// `terminal: true` (as containerd's shim does): runsc opens a host pty,
 // hands the replica to the sentry as the container's terminal and sends the
 // master over the socket as SCM_RIGHTS. The receiver owns the master:
 // reading it is the container's output, writing it is its input, and

@@ -16,16 +16,12 @@ import (
 // one fewer per container, on the critical path.
 
 // Run creates and starts a subcontainer from the bundle in one runsc
-// process (`runsc run --detach`). stdin, stdout and stderr, when files, are
-// donated to the container: the sentry keeps them after runsc exits, and
-// runsc's own complaints land in the container's stderr too, and in the
-// runsc log (nil stdin: /dev/null). With all three nil, runsc's output goes
-// to the runsc log.
+// process (`runsc run --detach`). stdin (nil: /dev/null), stdout and stderr
+// are donated to the container: the sentry keeps them after runsc exits,
+// and runsc's own complaints land in the container's stderr too, and in
+// the runsc log.
 func (r *Runsc) Run(ctx context.Context, id, bundle string, stdin, stdout, stderr *os.File) error {
 	cmd := r.Command(ctx, "run", "--detach", "--bundle="+bundle, id)
-	if stdin == nil && stdout == nil && stderr == nil {
-		return r.runWithLogStderr(cmd, "run "+id)
-	}
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}
