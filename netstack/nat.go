@@ -126,7 +126,8 @@ func subnet(p netip.Prefix) tcpip.Subnet {
 // host's loopback. Addresses that would reach the host itself (loopback,
 // "this host", the host's own interface addresses) or that are not
 // meant to be routed (link-local, e.g. cloud metadata; multicast;
-// broadcast; the pod network itself) are refused.
+// broadcast; the pod network itself) are refused, and so are the user's
+// EgressDeny networks.
 func (n *nat) target(dst netip.AddrPort) (netip.AddrPort, bool) {
 	a := dst.Addr()
 	if a == GatewayAddr {
@@ -144,10 +145,20 @@ func (n *nat) target(dst netip.AddrPort) (netip.AddrPort, bool) {
 	switch {
 	case !a.Is4(), a.IsLoopback(), a.IsUnspecified(), b[0] == 0, a.IsMulticast(),
 		a.IsLinkLocalUnicast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}),
-		n.cfg.Subnet.Contains(a), n.local.contains(a):
+		n.cfg.Subnet.Contains(a), n.local.contains(a), n.denied(a):
 		return netip.AddrPort{}, false
 	}
 	return dst, true
+}
+
+// denied says whether a lies in one of the user's EgressDeny networks.
+func (n *nat) denied(a netip.Addr) bool {
+	for _, p := range n.cfg.EgressDeny {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // dnsUpstream is the resolver DNS queries to the gateway are relayed to:

@@ -65,6 +65,12 @@ type Config struct {
 	// DNS are the resolvers the DNS forwarder relays to; the host's
 	// /etc/resolv.conf nameservers when empty.
 	DNS []netip.AddrPort
+	// EgressDeny are networks pods may not reach through the NAT, on top of
+	// those always refused (the host itself, loopback, link-local ...).
+	// Pods reach the host's LAN by default, as on a cluster node; listing
+	// the private ranges here keeps untrusted pods off it. DNS relayed to
+	// the configured resolvers is not affected.
+	EgressDeny []netip.Prefix
 }
 
 // Network is the user's pod network: the infra namespace with its bridge

@@ -80,6 +80,9 @@ type networkFile struct {
 	// DNS are the resolvers ("IP" or "IP:port") pods' DNS queries are
 	// relayed to; the host's /etc/resolv.conf nameservers by default.
 	DNS []string `json:"dns,omitempty"`
+	// EgressDeny are networks (CIDR, e.g. "192.168.0.0/16") pods may not
+	// reach; none by default, so pods reach the LAN as on a cluster.
+	EgressDeny []string `json:"egressDeny,omitempty"`
 }
 
 // EnvHostGateway, set to "true", turns the host gateway on without a
@@ -112,6 +115,13 @@ func loadNetworkConfig() (netstack.Config, error) {
 			return cfg, fmt.Errorf("%s: dns: %w", path, err)
 		}
 		cfg.DNS = append(cfg.DNS, ap)
+	}
+	for i, d := range f.EgressDeny {
+		p, err := netip.ParsePrefix(d)
+		if err != nil || !p.Addr().Is4() {
+			return cfg, fmt.Errorf("%s: egressDeny[%d]: %q is not an IPv4 network in CIDR form (e.g. \"192.168.0.0/16\")", path, i, d)
+		}
+		cfg.EgressDeny = append(cfg.EgressDeny, p.Masked())
 	}
 	return cfg, nil
 }
