@@ -238,6 +238,7 @@ func (s *Store) fillSnapshot(dir string, img *Image, layers []chainLayer, i int)
 	}
 	defer root.Close()
 	u := newUnpacker(root)
+	u.link = s.cloneLink
 	var below int64 // uncompressed bytes of the layers below, for the image bound
 	if i > 0 {
 		lower := s.snapshotPath(layers[i-1].chain)

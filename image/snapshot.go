@@ -75,7 +75,11 @@ func (u *unpacker) cloneDir(src, dst *os.File, rel string) error {
 		case unix.S_IFLNK:
 			err = u.cloneSymlink(sfd, dfd, n, &st)
 		case unix.S_IFREG:
-			err = unix.Linkat(sfd, n, dfd, n, 0)
+			if u.link != nil {
+				err = u.link(sfd, n, dfd, n)
+			} else {
+				err = unix.Linkat(sfd, n, dfd, n, 0)
+			}
 			if errors.Is(err, unix.EMLINK) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 				// Too many links to the inode, or the kernel's
 				// protected_hardlinks refuses to link a file of another

@@ -44,6 +44,13 @@ type Store struct {
 	// layerOpened, if set, is called whenever a layer blob is opened for
 	// unpacking; tests use it to prove shared layers are read once.
 	layerOpened func(v1.Hash)
+	// cloneLink, if set, replaces linkat(2) where a snapshot is cloned from
+	// the one below; tests use it to simulate EMLINK.
+	cloneLink func(olddirfd int, oldname string, newdirfd int, newname string) error
+	// maxImageEntries and maxImageLayers bound the entries (inodes) and
+	// layers of one image; tests lower them.
+	maxImageEntries int64
+	maxImageLayers  int
 }
 
 // Option configures a Store.

@@ -20,6 +20,8 @@ import (
 // or modify something outside the root filesystem.
 var ErrUnsafeEntry = errors.New("layer entry escapes the root filesystem")
 
+const maxPathDepth = 256
+
 const (
 	whiteoutPrefix = ".wh."
 	opaqueWhiteout = ".wh..wh..opq"
@@ -41,6 +43,7 @@ type unpacker struct {
 	// unowned counts entries whose owner could not be set (no subordinate
 	// IDs), which therefore belong to the user.
 	unowned int
+	link    func(int, string, int, string) error
 }
 
 type dirMeta struct {
