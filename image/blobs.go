@@ -111,10 +111,10 @@ func (s *Store) writeImage(ctx context.Context, img v1.Image, w *pullWriter, fet
 // manifest declares more layers or a larger config than any real image.
 func (s *Store) checkManifest(m *v1.Manifest) error {
 	if len(m.Layers) > s.maxImageLayers {
-		return fmt.Errorf("%w: the manifest lists %d layers; podbox accepts at most %d (Docker builds stop at 127)", errUnpackLimit, len(m.Layers), s.maxImageLayers)
+		return limitError("the manifest lists %d layers, more than %d (Docker builds stop at 127)", len(m.Layers), s.maxImageLayers)
 	}
 	if m.Config.Size > maxConfigSize || m.Config.Size < 0 {
-		return fmt.Errorf("%w: config %s: the manifest declares %d bytes; podbox accepts image configs of at most %d bytes (real ones are a few KiB)", errUnpackLimit, m.Config.Digest, m.Config.Size, maxConfigSize)
+		return limitError("config %s: the manifest declares %d bytes, more than %d (real configs take a few KiB)", m.Config.Digest, m.Config.Size, maxConfigSize)
 	}
 	return nil
 }
@@ -193,7 +193,7 @@ func (s *Store) writeBlob(ctx context.Context, want v1.Hash, size int64, open fu
 		return fmt.Errorf("download: %w", err)
 	}
 	if n > size {
-		return fmt.Errorf("%w: the source sent more than the %d bytes the image's manifest declares for this blob; stopped reading", errUnpackLimit, size)
+		return fmt.Errorf("the source sent more than the %d bytes the image's manifest declares for this blob; stopped reading it (a faulty or hostile registry)", size)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want.Hex {
 		return fmt.Errorf("%w: got sha256:%s; the source served corrupted data, try again", errDigestMismatch, got)

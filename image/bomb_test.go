@@ -1,6 +1,7 @@
 package image
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -138,6 +139,7 @@ func assertContains(t *testing.T, err error, want ...string) {
 	if err == nil {
 		t.Fatalf("want an error containing %q, got success", want)
 	}
+	t.Log(err)
 	for _, w := range want {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q\ndoes not contain %q", err, w)
@@ -286,7 +288,7 @@ func TestImageLayerCountLimit(t *testing.T) {
 	s.maxImageLayers = 2
 	img := testImage(t, layer(t, file("a", "a")), layer(t, file("b", "b")), layer(t, file("c", "c")))
 	_, err := s.Put("many/layers:v1", img)
-	assertContains(t, err, "3 layers", "at most 2")
+	assertContains(t, err, "3 layers, more than 2")
 }
 
 // emlinkFrom makes the clone's hard links fail with EMLINK when refuse says
@@ -386,4 +388,25 @@ func TestPullBlobLargerThanDescriptor(t *testing.T) {
 	if _, err := os.Stat(s.blobPath(d)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the oversized blob was stored: %v", err)
 	}
+}
+
+// TestLoadOCIArchiveSparseRefused: `podbox image load` of an OCI archive does
+// not expand a sparse member's holes onto the disk.
+func TestLoadOCIArchiveSparseRefused(t *testing.T) {
+	s := openStore(t)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	layout := []byte(`{"imageLayoutVersion":"1.0.0"}`)
+	if err := tw.WriteHeader(&tar.Header{Name: "oci-layout", Mode: 0o644, Size: int64(len(layout)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(layout)
+	tw.Flush() // no end-of-archive blocks: the sparse member follows
+	buf.Write(sparseTar("blobs/sha256/"+strings.Repeat("ab", 32), 256<<20, []sparseFrag{{0, []byte("x")}}))
+	path := filepath.Join(t.TempDir(), "bomb.tar")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Load(path)
+	assertContains(t, err, "sparse file")
 }

@@ -35,6 +35,11 @@ const (
 // errUnpackLimit is wrapped by the errors of everything refused by a bound.
 var errUnpackLimit = errors.New("image exceeds a limit")
 
+// limitError describes something refused by one of the bounds above.
+func limitError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s (podbox's built-in limit, not configurable: real images stay far below it; see docs/security.md)", errUnpackLimit, fmt.Sprintf(format, args...))
+}
+
 // writeBudget is what the files of one layer's snapshot may still take: the
 // per-layer limit, or what is left of the per-image limit if that is less.
 // The bytes are charged before they are written: the declared size of each
@@ -72,9 +77,17 @@ func (b *writeBudget) take(n int64) bool {
 // String names the limit for messages.
 func (b *writeBudget) String() string {
 	if b.imageLeft {
-		return fmt.Sprintf("the %d bytes left of the per-image limit of %d bytes", b.left, b.imageLimit)
+		return fmt.Sprintf("the %d bytes left of the per-image limit of %d bytes%s", b.left, b.imageLimit, inGiB(b.imageLimit))
 	}
-	return fmt.Sprintf("the %d bytes left of the per-layer limit of %d bytes", b.left, b.layerLimit)
+	return fmt.Sprintf("the %d bytes left of the per-layer limit of %d bytes%s", b.left, b.layerLimit, inGiB(b.layerLimit))
+}
+
+// inGiB spells a whole number of GiB out, for messages.
+func inGiB(n int64) string {
+	if n < 1<<30 || n%(1<<30) != 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d GiB)", n>>30)
 }
 
 // copyBufSize is the unpacker's copy buffer: larger writes than io.Copy's

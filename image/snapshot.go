@@ -72,7 +72,11 @@ func (u *unpacker) cloneDir(src, dst *os.File, rel string) error {
 		}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
-			err = u.cloneSubdir(sfd, dfd, n, p, &st)
+			// Its errors name the path where they happened, deeper down.
+			if err := u.cloneSubdir(sfd, dfd, n, p, &st); err != nil {
+				return err
+			}
+			continue
 		case unix.S_IFLNK:
 			err = u.cloneSymlink(sfd, dfd, n, &st)
 		case unix.S_IFREG:
@@ -110,7 +114,7 @@ func (u *unpacker) cloneFile(sfd, dfd int, n, p string, st *unix.Stat_t) error {
 		}
 	}
 	if !u.budget.take(st.Size) {
-		return fmt.Errorf("%w: a hard link to it cannot be made (%v), and a copy of its %d bytes would exceed %s; refusing the image as a likely unpack bomb", errUnpackLimit, err, st.Size, u.budget)
+		return limitError("a hard link to it cannot be made (%v), and a copy of its %d bytes would exceed %s; refusing the image as a likely unpack bomb", err, st.Size, u.budget)
 	}
 	if err := u.create(); err != nil {
 		return err
@@ -136,6 +140,25 @@ func (u *unpacker) linkat(olddirfd int, oldname string, newdirfd int, newname st
 }
 
 func (u *unpacker) cloneSubdir(sfd, dfd int, n, p string, st *unix.Stat_t) error {
+	if err := u.makeSubdir(sfd, dfd, n, p, st); err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	sub, err := openDirAt(sfd, n)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	defer sub.Close()
+	dsub, err := openDirAt(dfd, n)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	defer dsub.Close()
+	return u.cloneDir(sub, dsub, p)
+}
+
+// makeSubdir creates the directory n of dfd as a copy of n of sfd, without
+// its content.
+func (u *unpacker) makeSubdir(sfd, dfd int, n, p string, st *unix.Stat_t) error {
 	if err := u.create(); err != nil {
 		return err
 	}
@@ -146,17 +169,7 @@ func (u *unpacker) cloneSubdir(sfd, dfd int, n, p string, st *unix.Stat_t) error
 		return err
 	}
 	u.dirs[p] = dirMeta{mode: statMode(st), mtime: time.Unix(st.Mtim.Unix())}
-	sub, err := openDirAt(sfd, n)
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	dsub, err := openDirAt(dfd, n)
-	if err != nil {
-		return err
-	}
-	defer dsub.Close()
-	return u.cloneDir(sub, dsub, p)
+	return nil
 }
 
 func (u *unpacker) cloneSymlink(sfd, dfd int, n string, st *unix.Stat_t) error {

@@ -112,15 +112,15 @@ func shortName(n string) string {
 func (u *unpacker) checkName(hdr *tar.Header, name string) string {
 	switch {
 	case len(hdr.Name) >= maxPathLen:
-		return fmt.Sprintf("the name is %d bytes long, longer than Linux's PATH_MAX (%d); no real image has one", len(hdr.Name), maxPathLen)
+		return fmt.Sprintf("the name is %d bytes long, longer than Linux's PATH_MAX (%d)", len(hdr.Name), maxPathLen)
 	case len(hdr.Linkname) >= maxPathLen:
-		return fmt.Sprintf("the link target is %d bytes long, longer than Linux's PATH_MAX (%d); no real image has one", len(hdr.Linkname), maxPathLen)
+		return fmt.Sprintf("the link target is %d bytes long, longer than Linux's PATH_MAX (%d)", len(hdr.Linkname), maxPathLen)
 	case strings.Count(name, "/") >= maxPathDepth:
-		return fmt.Sprintf("the name is %d levels deep, more than podbox's limit of %d; no real image nests that deep", strings.Count(name, "/")+1, maxPathDepth)
+		return fmt.Sprintf("the name is %d levels deep, more than %d", strings.Count(name, "/")+1, maxPathDepth)
 	}
 	u.nameBytes += int64(len(hdr.Name) + len(hdr.Linkname))
 	if u.nameBytes > maxLayerNameBytes {
-		return fmt.Sprintf("the layer's names add up to more than podbox's limit of %d bytes", maxLayerNameBytes)
+		return fmt.Sprintf("the layer's names and link targets add up to more than %d bytes", maxLayerNameBytes)
 	}
 	return ""
 }
@@ -129,7 +129,7 @@ func (u *unpacker) checkName(hdr *tar.Header, name string) string {
 func (u *unpacker) create() error {
 	u.created++
 	if u.maxCreated > 0 && u.created > u.maxCreated {
-		return fmt.Errorf("%w: the image has more than %d entries (files, directories, links), podbox's limit per image, counting the directories each layer's snapshot re-creates; refusing it as a likely unpack bomb", errUnpackLimit, u.maxCreated)
+		return limitError("the image has more than %d entries (files, directories, links, counting the directories each layer's snapshot re-creates); refusing it as a likely unpack bomb", u.maxCreated)
 	}
 	return nil
 }
@@ -189,7 +189,7 @@ func (u *unpacker) apply(digest v1.Hash, r io.Reader) error {
 			continue // the root itself; its mode is fixed by Rootfs
 		}
 		if why := u.checkName(hdr, name); why != "" {
-			return entryError(digest, hdr.Name, fmt.Errorf("%w: %s", errUnpackLimit, why))
+			return entryError(digest, hdr.Name, limitError("%s", why))
 		}
 		dir, base := path.Split(name)
 		dir = path.Clean(dir)
@@ -248,7 +248,7 @@ func (u *unpacker) entry(digest v1.Hash, name string, hdr *tar.Header, r io.Read
 	// disk. Holes count because expanding them costs time, and because
 	// the file's apparent size is what tools in the sandbox copy.
 	if hdr.Typeflag == tar.TypeReg && !u.budget.take(hdr.Size) {
-		return entryError(digest, hdr.Name, fmt.Errorf("%w: it declares %d bytes, more than %s; refusing it as a likely decompression bomb", errUnpackLimit, hdr.Size, u.budget))
+		return entryError(digest, hdr.Name, limitError("it declares %d bytes, more than %s; refusing it as a likely decompression bomb", hdr.Size, u.budget))
 	}
 
 	if parent := path.Dir(name); parent != "." {
