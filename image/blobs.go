@@ -28,6 +28,9 @@ func (s *Store) writeImage(ctx context.Context, img v1.Image, w *pullWriter, fet
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
+	if err := s.checkManifest(m); err != nil {
+		return nil, err
+	}
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, fmt.Errorf("read layers: %w", err)
@@ -40,6 +43,8 @@ func (s *Store) writeImage(ctx context.Context, img v1.Image, w *pullWriter, fet
 			if err != nil {
 				return fmt.Errorf("layer digest: %w", err)
 			}
+			// A layer not described by the manifest (which no source
+			// yields) is bounded by the per-layer limit instead.
 			size := int64(-1)
 			if i < len(m.Layers) && m.Layers[i].Digest == d {
 				size = m.Layers[i].Size
@@ -48,7 +53,11 @@ func (s *Store) writeImage(ctx context.Context, img v1.Image, w *pullWriter, fet
 			if fetch != nil {
 				open = fetch(d)
 			}
-			if err := s.writeBlob(gctx, d, open, w.blob(d, i+1, size)); err != nil {
+			bound := size
+			if bound < 0 {
+				bound = s.maxLayerSize
+			}
+			if err := s.writeBlob(gctx, d, bound, open, w.blob(d, i+1, size)); err != nil {
 				return fmt.Errorf("layer %s: %w", d, err)
 			}
 			return nil
@@ -67,7 +76,7 @@ func (s *Store) writeImage(ctx context.Context, img v1.Image, w *pullWriter, fet
 		if fetch != nil {
 			open = fetch(m.Config.Digest)
 		}
-		if err := s.writeBlob(gctx, m.Config.Digest, open, w.blob(m.Config.Digest, 0, m.Config.Size)); err != nil {
+		if err := s.writeBlob(gctx, m.Config.Digest, m.Config.Size, open, w.blob(m.Config.Digest, 0, m.Config.Size)); err != nil {
 			return fmt.Errorf("config %s: %w", m.Config.Digest, err)
 		}
 		return nil
@@ -84,7 +93,7 @@ func (s *Store) writeImage(ctx context.Context, img v1.Image, w *pullWriter, fet
 	if err != nil {
 		return nil, fmt.Errorf("describe manifest: %w", err)
 	}
-	if err := s.writeBlob(ctx, desc.Digest, bytesOpener(rawManifest), nil); err != nil {
+	if err := s.writeBlob(ctx, desc.Digest, int64(len(rawManifest)), bytesOpener(rawManifest), nil); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
 	// The stored descriptor must describe only the manifest; drop whatever
@@ -96,6 +105,18 @@ func (s *Store) writeImage(ctx context.Context, img v1.Image, w *pullWriter, fet
 		}
 	}
 	return &out, nil
+}
+
+// checkManifest refuses, before anything is downloaded, an image whose
+// manifest declares more layers or a larger config than any real image.
+func (s *Store) checkManifest(m *v1.Manifest) error {
+	if len(m.Layers) > s.maxImageLayers {
+		return limitError("the manifest lists %d layers, more than %d (Docker builds stop at 127)", len(m.Layers), s.maxImageLayers)
+	}
+	if m.Config.Size > maxConfigSize || m.Config.Size < 0 {
+		return limitError("config %s: the manifest declares %d bytes, more than %d (real configs take a few KiB)", m.Config.Digest, m.Config.Size, maxConfigSize)
+	}
+	return nil
 }
 
 func bytesOpener(b []byte) func() (io.ReadCloser, error) {
@@ -111,10 +132,13 @@ var errDigestMismatch = errors.New("content does not match its digest")
 // never appears under the final name. An existing final name is trusted,
 // since only verified content is ever renamed there.
 //
+// At most size bytes are read (the size the manifest declares for the blob):
+// a source that sends more is cut off there, not read until it stops.
+//
 // A per-blob flock makes concurrent writers of one blob, in this or other
 // processes, take turns: the first downloads, the others wait and then find
 // the blob stored, so each blob is fetched once. p (may be nil) hears about it.
-func (s *Store) writeBlob(ctx context.Context, want v1.Hash, open func() (io.ReadCloser, error), p *blobProgress) (err error) {
+func (s *Store) writeBlob(ctx context.Context, want v1.Hash, size int64, open func() (io.ReadCloser, error), p *blobProgress) (err error) {
 	if want.Algorithm != "sha256" {
 		return fmt.Errorf("unsupported digest algorithm %q (only sha256 is supported)", want.Algorithm)
 	}
@@ -164,8 +188,12 @@ func (s *Store) writeBlob(ctx context.Context, want v1.Hash, open func() (io.Rea
 	// A large buffer: fewer, larger writes make pulls from fast registries
 	// noticeably faster than io.Copy's 32 KiB.
 	buf := make([]byte, 1<<20)
-	if _, err := io.CopyBuffer(dst, ctxReader{ctx, rc}, buf); err != nil {
+	n, err := io.CopyBuffer(dst, io.LimitReader(ctxReader{ctx, rc}, size+1), buf)
+	if err != nil {
 		return fmt.Errorf("download: %w", err)
+	}
+	if n > size {
+		return fmt.Errorf("the source sent more than the %d bytes the image's manifest declares for this blob; stopped reading it (a faulty or hostile registry)", size)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want.Hex {
 		return fmt.Errorf("%w: got sha256:%s; the source served corrupted data, try again", errDigestMismatch, got)

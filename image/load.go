@@ -135,15 +135,17 @@ func (s *Store) loadOCIArchive(path string) ([]*Image, error) {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	defer RemoveTree(dir)
-	if err := extractLayout(path, dir); err != nil {
+	if err := extractLayout(path, dir, s.maxImageSize); err != nil {
 		return nil, fmt.Errorf("load %s: OCI archive: %w", path, err)
 	}
 	return s.loadLayout(dir, path)
 }
 
 // extractLayout writes the OCI layout files of the archive at path into the
-// empty directory dir.
-func extractLayout(path, dir string) error {
+// empty directory dir, at most limit bytes in all (a gzip-compressed archive
+// can expand far beyond its own size). Sparse members, which no layout writer
+// makes, are refused: their holes would be written as zeros.
+func extractLayout(path, dir string, limit int64) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -175,6 +177,13 @@ func extractLayout(path, dir string) error {
 		if !layoutMember(name) || hdr.Typeflag != tar.TypeReg {
 			continue // directories are made as needed; nothing else belongs to a layout
 		}
+		if isSparse(hdr) {
+			return fmt.Errorf("entry %q: a sparse file, which is no blob of an image layout", shortName(hdr.Name))
+		}
+		if hdr.Size > limit {
+			return limitError("entry %q declares %d bytes, more than the %d bytes the archive may still extract (the per-image size limit)", shortName(hdr.Name), hdr.Size, limit)
+		}
+		limit -= hdr.Size
 		if parent := pathpkg.Dir(name); parent != "." {
 			if err := root.MkdirAll(parent, 0o700); err != nil {
 				return fmt.Errorf("entry %q: %w", hdr.Name, err)

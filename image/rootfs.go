@@ -48,6 +48,9 @@ func (s *Store) chainOf(manifest v1.Hash) (v1.Hash, []chainLayer, error) {
 	if err != nil {
 		return v1.Hash{}, nil, err
 	}
+	if err := s.checkManifest(m); err != nil {
+		return v1.Hash{}, nil, err
+	}
 	raw, err := os.ReadFile(s.blobPath(m.Config.Digest))
 	if err != nil {
 		return v1.Hash{}, nil, fmt.Errorf("read config blob: %w (the store is damaged; pull the image again)", err)
@@ -238,19 +241,24 @@ func (s *Store) fillSnapshot(dir string, img *Image, layers []chainLayer, i int)
 	}
 	defer root.Close()
 	u := newUnpacker(root)
-	var below int64 // uncompressed bytes of the layers below, for the image bound
+	u.link = s.cloneLink
+	// What the layers below wrote and created counts against the image's
+	// bounds (a marker of an older podbox lacks them: counted as 0).
+	var lowerC treeCensus
 	if i > 0 {
-		lower := s.snapshotPath(layers[i-1].chain)
-		if c, err := readMarker(lower + markerSuffix); err == nil {
-			below = c.Stream
-		}
-		if err := u.cloneFrom(lower); err != nil {
-			return treeCensus{}, fmt.Errorf("copy snapshot %s with hard links: %w", shortHex(layers[i-1].chain.Hex), err)
+		lowerC, _ = readMarker(s.snapshotPath(layers[i-1].chain) + markerSuffix)
+	}
+	u.budget = newWriteBudget(s.maxLayerSize, s.maxImageSize, lowerC.Written)
+	u.created, u.maxCreated = lowerC.Created, s.maxImageEntries
+	startLeft := u.budget.left
+	if i > 0 {
+		if err := u.cloneFrom(s.snapshotPath(layers[i-1].chain)); err != nil {
+			return treeCensus{}, fmt.Errorf("layer %s: copy the snapshot %s of the layers below with hard links: %w", layers[i].desc.Digest, shortHex(layers[i-1].chain.Hex), err)
 		}
 	}
 	var n int64
 	if len(layers) > 0 {
-		budget := s.maxImageSize - below
+		budget := s.maxImageSize - lowerC.Stream
 		n, err = s.applyBlob(u, layers[i], max(0, min(s.maxLayerSize, budget)), budget < s.maxLayerSize)
 		if err != nil {
 			return treeCensus{}, err
@@ -272,7 +280,9 @@ func (s *Store) fillSnapshot(dir string, img *Image, layers []chainLayer, i int)
 		return treeCensus{}, err
 	}
 	census, err := countTree(dir)
-	census.Stream = below + n
+	census.Stream = lowerC.Stream + n
+	census.Written = lowerC.Written + startLeft - u.budget.left
+	census.Created = u.created
 	return census, err
 }
 
@@ -305,7 +315,7 @@ func (s *Store) applyBlob(u *unpacker, cl chainLayer, limit int64, imageLimit bo
 			if imageLimit {
 				what = "what is left of the per-image limit"
 			}
-			return br.n, fmt.Errorf("layer %s (%d bytes compressed) expands to more than %d bytes, %s; refusing it as a likely decompression bomb (see image.WithMaxUnpackedSize)",
+			return br.n, fmt.Errorf("layer %s (%d bytes compressed) expands to more than %d bytes, %s; refusing it as a likely decompression bomb (podbox's built-in bound)",
 				desc.Digest, desc.Size, limit, what)
 		}
 		return br.n, err
@@ -366,6 +376,11 @@ type treeCensus struct {
 	// Stream is how many uncompressed bytes the layers of the chain hold,
 	// for the per-image bound of the snapshots built on top.
 	Stream int64 `json:"stream,omitempty"`
+	// Written is how many bytes the files of the chain's snapshots were
+	// charged (see writeBudget), and Created how many entries they created,
+	// for the per-image bounds of the snapshots built on top.
+	Written int64 `json:"written,omitempty"`
+	Created int64 `json:"created,omitempty"`
 }
 
 // sameTree reports whether two censuses describe the same tree content.

@@ -52,6 +52,7 @@ func (u *unpacker) cloneFrom(lower string) error {
 		return err
 	}
 	defer dst.Close()
+	u.cloneRoot = int(dst.Fd())
 	return u.cloneDir(src, dst, ".")
 }
 
@@ -71,17 +72,15 @@ func (u *unpacker) cloneDir(src, dst *os.File, rel string) error {
 		}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
-			err = u.cloneSubdir(sfd, dfd, n, p, &st)
+			// Its errors name the path where they happened, deeper down.
+			if err := u.cloneSubdir(sfd, dfd, n, p, &st); err != nil {
+				return err
+			}
+			continue
 		case unix.S_IFLNK:
 			err = u.cloneSymlink(sfd, dfd, n, &st)
 		case unix.S_IFREG:
-			err = unix.Linkat(sfd, n, dfd, n, 0)
-			if errors.Is(err, unix.EMLINK) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-				// Too many links to the inode, or the kernel's
-				// protected_hardlinks refuses to link a file of another
-				// user (outside podbox's user namespace): copy it.
-				err = u.copyFile(sfd, dfd, n, &st)
-			}
+			err = u.cloneFile(sfd, dfd, n, p, &st)
 		default:
 			// The unpacker creates no other kinds of entries.
 			continue
@@ -93,7 +92,76 @@ func (u *unpacker) cloneDir(src, dst *os.File, rel string) error {
 	return nil
 }
 
+// cloneFile links the regular file n of the lower directory sfd into dfd; p
+// is its path relative to the root. Where the link cannot be made (EMLINK: the
+// inode has the filesystem's maximum of links; EPERM or EACCES: the kernel's
+// protected_hardlinks refuses a file of another user, outside podbox's user
+// namespace) the file is copied, but once per inode: its other names are
+// linked to that copy, so that N names of one big file cost one copy rather
+// than N (a layer can give one file tens of thousands of names). Every copy is
+// charged to the layer's budget, so copies cannot exceed it either.
+func (u *unpacker) cloneFile(sfd, dfd int, n, p string, st *unix.Stat_t) error {
+	err := u.linkat(sfd, n, dfd, n)
+	if !linkRefused(err) {
+		return err
+	}
+	id := fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}
+	if cp, ok := u.copies[id]; ok {
+		// cp is a file this clone made, below directories it made: no
+		// name on the way is anyone else's.
+		if err = u.linkat(u.cloneRoot, cp, dfd, n); !linkRefused(err) {
+			return err
+		}
+	}
+	if !u.budget.take(st.Size) {
+		return limitError("a hard link to it cannot be made (%v), and a copy of its %d bytes would exceed %s; refusing the image as a likely unpack bomb", err, st.Size, u.budget)
+	}
+	if err := u.create(); err != nil {
+		return err
+	}
+	if err := u.copyFile(sfd, dfd, n, st); err != nil {
+		return err
+	}
+	u.copies[id] = p
+	return nil
+}
+
+// linkRefused reports whether linkat failed in a way a copy can make up for.
+func linkRefused(err error) bool {
+	return errors.Is(err, unix.EMLINK) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)
+}
+
+// linkat hard-links oldname of olddirfd as newname of newdirfd.
+func (u *unpacker) linkat(olddirfd int, oldname string, newdirfd int, newname string) error {
+	if u.link != nil {
+		return u.link(olddirfd, oldname, newdirfd, newname)
+	}
+	return unix.Linkat(olddirfd, oldname, newdirfd, newname, 0)
+}
+
 func (u *unpacker) cloneSubdir(sfd, dfd int, n, p string, st *unix.Stat_t) error {
+	if err := u.makeSubdir(sfd, dfd, n, p, st); err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	sub, err := openDirAt(sfd, n)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	defer sub.Close()
+	dsub, err := openDirAt(dfd, n)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	defer dsub.Close()
+	return u.cloneDir(sub, dsub, p)
+}
+
+// makeSubdir creates the directory n of dfd as a copy of n of sfd, without
+// its content.
+func (u *unpacker) makeSubdir(sfd, dfd int, n, p string, st *unix.Stat_t) error {
+	if err := u.create(); err != nil {
+		return err
+	}
 	if err := unix.Mkdirat(dfd, n, 0o700); err != nil {
 		return err
 	}
@@ -101,20 +169,13 @@ func (u *unpacker) cloneSubdir(sfd, dfd int, n, p string, st *unix.Stat_t) error
 		return err
 	}
 	u.dirs[p] = dirMeta{mode: statMode(st), mtime: time.Unix(st.Mtim.Unix())}
-	sub, err := openDirAt(sfd, n)
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	dsub, err := openDirAt(dfd, n)
-	if err != nil {
-		return err
-	}
-	defer dsub.Close()
-	return u.cloneDir(sub, dsub, p)
+	return nil
 }
 
 func (u *unpacker) cloneSymlink(sfd, dfd int, n string, st *unix.Stat_t) error {
+	if err := u.create(); err != nil {
+		return err
+	}
 	buf := make([]byte, st.Size+1)
 	k, err := unix.Readlinkat(sfd, n, buf)
 	if err != nil {

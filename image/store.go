@@ -44,6 +44,13 @@ type Store struct {
 	// layerOpened, if set, is called whenever a layer blob is opened for
 	// unpacking; tests use it to prove shared layers are read once.
 	layerOpened func(v1.Hash)
+	// cloneLink, if set, replaces linkat(2) where a snapshot is cloned from
+	// the one below; tests use it to simulate EMLINK.
+	cloneLink func(olddirfd int, oldname string, newdirfd int, newname string) error
+	// maxImageEntries and maxImageLayers bound the entries (inodes) and
+	// layers of one image; tests lower them.
+	maxImageEntries int64
+	maxImageLayers  int
 }
 
 // Option configures a Store.
@@ -64,9 +71,12 @@ func WithJobs(n int) Option {
 	}
 }
 
-// WithMaxUnpackedSize bounds how many bytes one layer may expand to
-// (uncompressed tar stream) and how many an image's layers may write in all;
-// unpacking fails beyond that instead of filling the disk. The defaults are
+// WithMaxUnpackedSize bounds how many bytes one layer may expand to and how
+// many an image's layers may expand to in all; unpacking fails beyond that
+// instead of filling the disk. Both the uncompressed tar stream and the
+// files written are bounded: the declared size of every regular file (a
+// sparse file's holes included, though they are not written), and the copies
+// made where a hard link cannot be. The defaults are
 // 64 GiB per layer and 128 GiB per image: generous, since the point is to stop
 // a few kilobytes of hostile gzip from expanding into terabytes, not to police
 // big images. Compression ratios are not judged, because legitimate layers
@@ -125,7 +135,8 @@ func Open(root string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open image store %s: %w", root, err)
 	}
-	s := &Store{root: abs, log: slog.New(slog.DiscardHandler), jobs: 4, maxLayerSize: 64 << 30, maxImageSize: 128 << 30}
+	s := &Store{root: abs, log: slog.New(slog.DiscardHandler), jobs: 4, maxLayerSize: 64 << 30, maxImageSize: 128 << 30,
+		maxImageEntries: defaultMaxImageEntries, maxImageLayers: defaultMaxImageLayers}
 	for _, o := range opts {
 		o(s)
 	}

@@ -20,6 +20,23 @@ import (
 // or modify something outside the root filesystem.
 var ErrUnsafeEntry = errors.New("layer entry escapes the root filesystem")
 
+// Bounds on what the entries of a layer may name. A tar header can carry a
+// name of up to 1 MiB (archive/tar's bound on PAX and GNU long names); such a
+// name is no real file, but would make every later walk of the tree cost its
+// depth per entry, and the unpacker keeps each layer's names in memory.
+const (
+	// maxPathLen is Linux's PATH_MAX: no program in the sandbox could open
+	// a longer path, so no real image has one.
+	maxPathLen = 4096
+	// maxPathDepth bounds the directory levels of a name. Real images
+	// stay under a few dozen (deep node_modules trees reach about 50).
+	maxPathDepth = 256
+	// maxLayerNameBytes bounds the sum of the names and link targets of one
+	// layer's entries, which is the memory the unpacker's bookkeeping
+	// (added, dirs) may take: about 1 M entries of 64 bytes.
+	maxLayerNameBytes = 64 << 20
+)
+
 const (
 	whiteoutPrefix = ".wh."
 	opaqueWhiteout = ".wh..wh..opq"
@@ -41,7 +58,27 @@ type unpacker struct {
 	// unowned counts entries whose owner could not be set (no subordinate
 	// IDs), which therefore belong to the user.
 	unowned int
+	// link makes the hard links of cloneDir (nil: linkat(2)).
+	link func(int, string, int, string) error
+	// budget bounds the bytes this snapshot's files may take; nil means
+	// unbounded.
+	budget *writeBudget
+	// created counts the entries (inodes and names) made in the chain of
+	// snapshots up to this one, which must stay within maxCreated (0: no
+	// bound), against inode exhaustion.
+	created, maxCreated int64
+	// nameBytes counts the bytes of names of the layer being applied.
+	nameBytes int64
+	// copies records, per lower inode, the copy cloneDir made when a hard
+	// link to it failed, so that its other names link to that copy.
+	copies map[fileID]string
+	// cloneRoot is the directory descriptor of root while cloneFrom runs.
+	cloneRoot int
+	buf       []byte
 }
+
+// fileID identifies an inode.
+type fileID struct{ dev, ino uint64 }
 
 type dirMeta struct {
 	mode  fs.FileMode
@@ -49,17 +86,52 @@ type dirMeta struct {
 }
 
 func newUnpacker(root *os.Root) *unpacker {
-	return &unpacker{root: root, dirs: map[string]dirMeta{}}
+	return &unpacker{root: root, dirs: map[string]dirMeta{}, copies: map[fileID]string{}}
 }
 
 // entryError describes a failure to apply one entry of a layer.
 func entryError(layer v1.Hash, entry string, err error) error {
-	return fmt.Errorf("layer %s: entry %q: %w", layer, entry, err)
+	return fmt.Errorf("layer %s: entry %q: %w", layer, shortName(entry), err)
 }
 
 // unsafeError describes an entry refused because it would escape the root.
 func unsafeError(layer v1.Hash, entry, why string) error {
-	return fmt.Errorf("layer %s: entry %q: %w: %s", layer, entry, ErrUnsafeEntry, why)
+	return fmt.Errorf("layer %s: entry %q: %w: %s", layer, shortName(entry), ErrUnsafeEntry, why)
+}
+
+// shortName shortens a hostile name of up to 1 MiB for messages.
+func shortName(n string) string {
+	if len(n) <= 200 {
+		return n
+	}
+	return n[:120] + "..." + n[len(n)-60:]
+}
+
+// checkName refuses names (and link targets) no real image has; see
+// maxPathLen.
+func (u *unpacker) checkName(hdr *tar.Header, name string) string {
+	switch {
+	case len(hdr.Name) >= maxPathLen:
+		return fmt.Sprintf("the name is %d bytes long, longer than Linux's PATH_MAX (%d)", len(hdr.Name), maxPathLen)
+	case len(hdr.Linkname) >= maxPathLen:
+		return fmt.Sprintf("the link target is %d bytes long, longer than Linux's PATH_MAX (%d)", len(hdr.Linkname), maxPathLen)
+	case strings.Count(name, "/") >= maxPathDepth:
+		return fmt.Sprintf("the name is %d levels deep, more than %d", strings.Count(name, "/")+1, maxPathDepth)
+	}
+	u.nameBytes += int64(len(hdr.Name) + len(hdr.Linkname))
+	if u.nameBytes > maxLayerNameBytes {
+		return fmt.Sprintf("the layer's names and link targets add up to more than %d bytes", maxLayerNameBytes)
+	}
+	return ""
+}
+
+// create counts one more entry of the chain, failing beyond maxCreated.
+func (u *unpacker) create() error {
+	u.created++
+	if u.maxCreated > 0 && u.created > u.maxCreated {
+		return limitError("the image has more than %d entries (files, directories, links, counting the directories each layer's snapshot re-creates); refusing it as a likely unpack bomb", u.maxCreated)
+	}
+	return nil
 }
 
 // errPathEscapes is the message os.Root uses when resolution would leave the
@@ -99,6 +171,7 @@ func (u *unpacker) apply(digest v1.Hash, r io.Reader) error {
 	// added holds the paths this layer created (and their ancestors): per the
 	// OCI spec, whiteouts hide only content of lower layers.
 	added := map[string]bool{}
+	u.nameBytes = 0
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -114,6 +187,9 @@ func (u *unpacker) apply(digest v1.Hash, r io.Reader) error {
 		}
 		if name == "." {
 			continue // the root itself; its mode is fixed by Rootfs
+		}
+		if why := u.checkName(hdr, name); why != "" {
+			return entryError(digest, hdr.Name, limitError("%s", why))
 		}
 		dir, base := path.Split(name)
 		dir = path.Clean(dir)
@@ -162,6 +238,17 @@ func (u *unpacker) entry(digest v1.Hash, name string, hdr *tar.Header, r io.Read
 	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink:
 	default:
 		return entryError(digest, hdr.Name, fmt.Errorf("unsupported tar entry type %q", hdr.Typeflag))
+	}
+	if err := u.create(); err != nil {
+		return entryError(digest, hdr.Name, err)
+	}
+	// The declared size (the apparent size: holes of a sparse file
+	// included) is taken from the budget before anything is written, so a
+	// header declaring 200 GiB is refused at once, not after filling the
+	// disk. Holes count because expanding them costs time, and because
+	// the file's apparent size is what tools in the sandbox copy.
+	if hdr.Typeflag == tar.TypeReg && !u.budget.take(hdr.Size) {
+		return entryError(digest, hdr.Name, limitError("it declares %d bytes, more than %s; refusing it as a likely decompression bomb", hdr.Size, u.budget))
 	}
 
 	if parent := path.Dir(name); parent != "." {
@@ -227,7 +314,7 @@ func (u *unpacker) file(name string, hdr *tar.Header, mode fs.FileMode, r io.Rea
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, r); err != nil {
+	if err := u.content(f, hdr, r); err != nil {
 		f.Close()
 		return err
 	}
