@@ -377,6 +377,7 @@ func (r *runner) startContainer(c *corev1.Container) error {
 		r.waitingError(c.Name, "CreateContainerConfigError", err)
 		return nil
 	}
+	defer r.releaseVolumeMounts(c)
 	if c.TerminationMessagePath != "" {
 		f, err := r.terminationFile(c.Name, restart)
 		if err != nil {
@@ -396,6 +397,7 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	} else {
 		err = r.runWithLogs(c.Name, restart, live, bundle)
 	}
+	r.releaseVolumeMounts(c)
 	if err != nil {
 		_ = r.runsc.Delete(context.Background(), live.id)
 		return err

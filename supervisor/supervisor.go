@@ -125,6 +125,7 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 	if s.pauseRootfs, s.pauseImage, err = installPause(opts.Dirs.Runtime, opts.Pause); err != nil {
 		return nil, err
 	}
+	s.unstageVolumes()
 	records, err := s.loadRecords()
 	if err != nil {
 		return nil, err

@@ -133,6 +133,29 @@ func (r *runner) volumeMounts(c *corev1.Container, env []string) ([]specs.Mount,
 	return r.volumeSet().set.Mounts(c, env)
 }
 
+// releaseVolumeMounts removes the staging mounts of a container's subPaths
+// once runsc has created it (or failed to): its gofer holds its own copies.
+func (r *runner) releaseVolumeMounts(c *corev1.Container) {
+	if len(c.VolumeMounts) == 0 {
+		return
+	}
+	if err := r.volumeSet().set.Release(c.Name); err != nil {
+		r.sup.opts.Log.Warn("release subPath mounts", "pod", r.name, "container", c.Name, "err", err)
+	}
+}
+
+// unstageVolumes releases the subPath staging mounts a supervisor that
+// stopped during a container start left in the namespace it shares with
+// this one (see volume.Unstage), before anything removes a pod's files.
+func (s *Supervisor) unstageVolumes() {
+	entries, _ := os.ReadDir(s.opts.Dirs.PodVolumes())
+	for _, e := range entries {
+		if err := volume.Unstage(filepath.Join(s.opts.Dirs.PodVolumes(), e.Name())); err != nil {
+			s.opts.Log.Warn("release subPath mounts", "sandbox", e.Name(), "err", err)
+		}
+	}
+}
+
 // objectChanged rewrites the volumes showing a changed object and wakes a
 // start waiting for it.
 func (r *runner) objectChanged(ref objects.Ref) {
@@ -230,6 +253,10 @@ func quoteAll(ss []string) []string {
 // removeMemoryVolumes removes what is left of a pod's memory-backed volumes
 // when only its files remain (deleted before a supervisor crash).
 func (s *Supervisor) removeMemoryVolumes(sandboxID string) {
+	if err := volume.Unstage(s.memoryVolumeDir(sandboxID)); err != nil {
+		s.opts.Log.Warn("keep pod volumes", "sandbox", sandboxID, "err", err)
+		return
+	}
 	if err := os.RemoveAll(s.memoryVolumeDir(sandboxID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.opts.Log.Warn("remove pod volumes", "sandbox", sandboxID, "err", err)
 	}

@@ -152,12 +152,9 @@ func (c *Claims) Remove(namespace, name string) error {
 	d := c.dir(namespace, name)
 	// Files a container left read-only (or without owner write on
 	// directories) must not stop the removal: make directories writable.
-	_ = filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
-		if err == nil && e.IsDir() {
-			_ = os.Chmod(p, 0o700)
-		}
-		return nil
-	})
+	// A pod force-deleted a moment ago may still be writing: no path of
+	// its is followed.
+	makeDirsWritable(d)
 	return os.RemoveAll(d)
 }
 

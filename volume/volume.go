@@ -35,6 +35,7 @@ import (
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 
 	"podbox.dev/podbox/objects"
@@ -301,6 +302,8 @@ func (e *ConfigError) Error() string { return e.Err.Error() }
 
 // Mounts returns the OCI mounts of a container's volumeMounts. env is the
 // container's final environment (KEY=VALUE), which subPathExpr expands from.
+// A subPath is mounted on a staging point (see stage.go): the caller must
+// call Release once runsc has created the container.
 func (s *Set) Mounts(c *corev1.Container, env []string) ([]specs.Mount, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -309,25 +312,40 @@ func (s *Set) Mounts(c *corev1.Container, env []string) ([]specs.Mount, error) {
 		k, v, _ := strings.Cut(kv, "=")
 		envMap[k] = v
 	}
+	// Points a failed start of this container left.
+	if err := unstageDir(s.stagingDir(c.Name)); err != nil {
+		return nil, err
+	}
 	var out []specs.Mount
-	for _, m := range c.VolumeMounts {
+	for i, m := range c.VolumeMounts {
 		v, ok := s.vols[m.Name]
 		if !ok || !v.ready {
-			return nil, fmt.Errorf("volume %q is not ready", m.Name)
+			return nil, errors.Join(fmt.Errorf("volume %q is not ready", m.Name), unstageDir(s.stagingDir(c.Name)))
 		}
-		src := v.path
-		sub, err := subPath(m, envMap)
+		src, err := s.source(v, m, envMap, c.Name, i)
 		if err != nil {
-			return nil, &ConfigError{fmt.Errorf("failed to prepare subPath for volumeMount %q of container %q: %w", m.Name, c.Name, err)}
-		}
-		if sub != "" {
-			if src, err = resolveSubPath(v, sub); err != nil {
-				return nil, &ConfigError{fmt.Errorf("failed to prepare subPath for volumeMount %q of container %q: %w", m.Name, c.Name, err)}
-			}
+			err = fmt.Errorf("failed to prepare subPath for volumeMount %q of container %q: %w", m.Name, c.Name, err)
+			return nil, &ConfigError{errors.Join(err, unstageDir(s.stagingDir(c.Name)))}
 		}
 		out = append(out, bindMount(src, m.MountPath, m.ReadOnly || v.readOnly))
 	}
 	return out, nil
+}
+
+// source is what runsc mounts for the i-th volumeMount m of a container:
+// the volume itself, or its subPath staged from a descriptor.
+func (s *Set) source(v *vol, m corev1.VolumeMount, env map[string]string, container string, i int) (string, error) {
+	sub, err := subPath(m, env)
+	if err != nil || sub == "" {
+		return v.path, err
+	}
+	fd, err := openSubPath(v, sub)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	target := filepath.Join(s.stagingDir(container), strconv.Itoa(i))
+	return target, stage(fd, target)
 }
 
 func bindMount(source, dest string, readOnly bool) specs.Mount {
@@ -435,8 +453,17 @@ func usesDownwardAPI(vs corev1.VolumeSource) bool {
 }
 
 // Teardown removes the pod's volumes, except its persistent volume claims,
-// which outlive it.
+// which outlive it. Nothing is removed while a subPath staging point may
+// still be mounted: the removal would go through it into the volume (a
+// claim's or a hostPath's files).
 func (s *Set) Teardown() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opts.MemoryDir != "" {
+		if err := Unstage(s.opts.MemoryDir); err != nil {
+			return fmt.Errorf("keep the pod's volumes: %w", err)
+		}
+	}
 	return errors.Join(removeAll(s.opts.Dir), removeAll(s.opts.MemoryDir))
 }
 
@@ -449,11 +476,6 @@ func removeAll(dir string) error {
 	if err := os.RemoveAll(dir); err == nil {
 		return nil
 	}
-	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil && info.IsDir() {
-			_ = os.Chmod(p, 0o700)
-		}
-		return nil
-	})
+	makeDirsWritable(dir)
 	return os.RemoveAll(dir)
 }

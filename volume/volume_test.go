@@ -283,6 +283,7 @@ func TestEmptyDirHintsAndSubPath(t *testing.T) {
 		{Name: "work", MountPath: "/work", SubPathExpr: "$(POD)/logs"},
 	}
 	s := newSet(t, p, nil)
+	bound := fakeBind(t)
 	if errs := s.Prepare(); len(errs) != 0 {
 		t.Fatal(errs)
 	}
@@ -309,8 +310,8 @@ func TestEmptyDirHintsAndSubPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := filepath.Join(s.vols["work"].path, "web/logs")
-	if mounts[2].Source != want || mounts[1].Options[1] != "ro" || mounts[0].Source != s.vols["shared"].path {
-		t.Fatalf("mounts %+v, want work at %s", mounts, want)
+	if bound[mounts[2].Source] != want || mounts[1].Options[1] != "ro" || mounts[0].Source != s.vols["shared"].path {
+		t.Fatalf("mounts %+v (bound %v), want work at %s", mounts, bound, want)
 	}
 	if st, err := os.Stat(want); err != nil || st.Mode().Perm() != 0o777 {
 		t.Fatalf("subPath directory: %v %v (the kubelet gives it the volume's mode)", st, err)
