@@ -269,9 +269,14 @@ func TestHardeningProbeHostLocalhost(t *testing.T) {
 	})
 	want := map[string]bool{"tcp": false, "http": false}
 	eventually(t, 30*time.Second, func() string {
+		var unhealthy []string
 		for _, ev := range e.events(t, p.UID) {
+			if ev.Reason != "Unhealthy" {
+				continue
+			}
+			unhealthy = append(unhealthy, ev.InvolvedObject.FieldPath+": "+ev.Message)
 			for c := range want {
-				if ev.Reason == "Unhealthy" && ev.InvolvedObject.FieldPath == "spec.containers{"+c+"}" &&
+				if ev.InvolvedObject.FieldPath == "spec.containers{"+c+"}" &&
 					strings.HasPrefix(ev.Message, "Readiness probe failed: ") &&
 					strings.Contains(ev.Message, `"localhost"`) && strings.Contains(ev.Message, "hostGateway") {
 					want[c] = true
@@ -279,8 +284,8 @@ func TestHardeningProbeHostLocalhost(t *testing.T) {
 			}
 		}
 		if !want["tcp"] || !want["http"] {
-			return fmt.Sprintf("no readiness failure naming localhost and hostGateway for each container (%v); events: %+v; the host listener had %d connections",
-				want, e.events(t, p.UID), host.hits.Load())
+			return fmt.Sprintf("no readiness failure naming localhost and hostGateway for each container (%v); Unhealthy events: %q; the host listener had %d connections",
+				want, unhealthy, host.hits.Load())
 		}
 		return ""
 	})
