@@ -52,8 +52,8 @@ func (h *ExecHandler) Probe(ctx context.Context) Outcome {
 		return Outcome{Result: Unknown, Err: r.err}
 	}
 	out := r.out
-	if len(out) > maxOutput {
-		out = out[:maxOutput]
+	if len(out) > MaxOutput {
+		out = out[:MaxOutput]
 	}
 	if r.code != 0 {
 		return Outcome{Result: Failure, Output: string(out)}

@@ -25,16 +25,16 @@ const KubernetesVersion = "1.37"
 // UserAgent is sent by HTTP and gRPC probes, as the kubelet sends it.
 const UserAgent = "kube-probe/" + KubernetesVersion
 
-// maxOutput caps exec output and HTTP response bodies, as the kubelet does
-// (10 KiB): enough for a message, bounded for events.
-const maxOutput = 10 * 1024
+// LifecycleUserAgent is sent by httpGet lifecycle hooks, as the kubelet
+// sends it.
+const LifecycleUserAgent = "kube-lifecycle/" + KubernetesVersion
 
 // DialFunc opens a network connection. The supervisor injects one that
 // reaches the pod's network; the default is DefaultDial.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
-// ExecFunc runs cmd in the container and returns its combined output and
-// exit code. err is for failing to run it at all (the container is gone,
+// ExecFunc runs cmd in the container and returns its combined output (at
+// most MaxOutput bytes of it: collect it in a CappedBuffer) and exit code. err is for failing to run it at all (the container is gone,
 // runsc failed), never for a non-zero exit. It should stop when ctx is done;
 // if it does not, the probe still times out and the call is abandoned.
 type ExecFunc func(ctx context.Context, cmd []string) (output []byte, exitCode int, err error)
@@ -87,24 +87,11 @@ func NewHandler(p *v1.Probe, t Target) (Handler, error) {
 		}
 		return &ExecHandler{Command: ExpandCommand(p.Exec.Command, t.Container), Timeout: timeout, Exec: t.Exec}, nil
 	case p.HTTPGet != nil:
-		g := p.HTTPGet
-		port, err := ResolvePort(g.Port, t.Container)
+		h, err := NewHTTPGet(p.HTTPGet, t.Container, t.PodIP, UserAgent, timeout, dial)
 		if err != nil {
-			return nil, err
+			return nil, err // not a typed nil in the interface
 		}
-		host := g.Host
-		if host == "" {
-			host = t.PodIP
-		}
-		scheme := strings.ToLower(string(g.Scheme))
-		if scheme == "" {
-			scheme = "http"
-		}
-		headers := make(http.Header)
-		for _, h := range g.HTTPHeaders {
-			headers.Add(h.Name, h.Value)
-		}
-		return &HTTPHandler{URL: probeURL(scheme, host, port, g.Path), Headers: headers, Timeout: timeout, Dial: dial}, nil
+		return h, nil
 	case p.TCPSocket != nil:
 		port, err := ResolvePort(p.TCPSocket.Port, t.Container)
 		if err != nil {
@@ -124,6 +111,30 @@ func NewHandler(p *v1.Probe, t Target) (Handler, error) {
 		return &GRPCHandler{Addr: net.JoinHostPort(t.PodIP, strconv.Itoa(int(p.GRPC.Port))), Service: service, Timeout: timeout, Dial: dial}, nil
 	}
 	return nil, errors.New("missing probe handler")
+}
+
+// NewHTTPGet builds the GET of an httpGet probe or lifecycle hook as the
+// kubelet's request builder does (scheme, port by number or name, path
+// with query, headers), to host, or to podIP when the action names no host.
+// agent is UserAgent or LifecycleUserAgent; timeout 0 is none.
+func NewHTTPGet(g *v1.HTTPGetAction, c *v1.Container, podIP, agent string, timeout time.Duration, dial DialFunc) (*HTTPHandler, error) {
+	port, err := ResolvePort(g.Port, c)
+	if err != nil {
+		return nil, err
+	}
+	host := g.Host
+	if host == "" {
+		host = podIP
+	}
+	scheme := strings.ToLower(string(g.Scheme))
+	if scheme == "" {
+		scheme = "http"
+	}
+	headers := make(http.Header)
+	for _, h := range g.HTTPHeaders {
+		headers.Add(h.Name, h.Value)
+	}
+	return &HTTPHandler{URL: probeURL(scheme, host, port, g.Path), Headers: headers, UserAgent: agent, Timeout: timeout, Dial: dial}, nil
 }
 
 // probeURL puts the kubelet's probe URL together: the path is parsed as a

@@ -19,15 +19,22 @@ const maxRedirects = 10
 // HTTPHandler GETs URL: a 2xx status is Success, a 3xx Warning (a redirect
 // not followed: counts as success, with a ProbeWarning event), anything
 // else Failure "HTTP probe failed with statuscode: <code>"; a transport
-// error or timeout is Failure with the error text.
+// error or timeout is Failure with the error text. Lifecycle hooks send the
+// same GET (Get), as the kubelet's handler runner builds its request with
+// the probe's builder and follows redirects by the probe's rule.
 type HTTPHandler struct {
 	// URL to get.
 	URL *url.URL
-	// Headers to send. User-Agent (kube-probe/<version>) and Accept (*/*)
-	// are added unless present; an Accept given empty is dropped, a
-	// User-Agent given empty is not sent; Host overrides the request host.
+	// Headers to send. User-Agent (UserAgent, kube-probe/<version>, unless
+	// the field below says otherwise) and Accept (*/*) are added unless present;
+	// an Accept given empty is dropped, a User-Agent given empty is not
+	// sent; Host overrides the request host.
 	Headers http.Header
-	// Timeout of the whole exchange, headers included.
+	// UserAgent replaces the default User-Agent when set (hooks send
+	// LifecycleUserAgent).
+	UserAgent string
+	// Timeout of the whole exchange, headers included; 0 is none (hooks,
+	// bounded by their context instead).
 	Timeout time.Duration
 	// Dial opens connections; nil means DefaultDial.
 	Dial DialFunc
@@ -35,6 +42,34 @@ type HTTPHandler struct {
 
 // Probe sends one request (following same-host redirects).
 func (h *HTTPHandler) Probe(ctx context.Context) Outcome {
+	status, b, err := h.Get(ctx)
+	switch {
+	case err != nil && status == 0:
+		// Transport errors and timeouts are failures, not probe errors, so
+		// that they count towards the failure threshold.
+		return Outcome{Result: Failure, Output: err.Error()}
+	case err != nil:
+		return Outcome{Result: Failure, Err: err}
+	}
+	body := string(b)
+	switch {
+	case status >= 200 && status < 300:
+		return Outcome{Result: Success, Output: body}
+	case status >= 300 && status < 400:
+		return Outcome{Result: Warning, Output: "Probe terminated redirects, Response body: " + body}
+	default:
+		// The body is left out on purpose: the kubelet keeps response
+		// bodies out of failure events (kubernetes issue 99425).
+		return Outcome{Result: Failure, Output: fmt.Sprintf("HTTP probe failed with statuscode: %d", status)}
+	}
+}
+
+// Get sends the GET, following redirects to the first request's host name
+// only (sameHostRedirects), and returns the final status and at most
+// MaxOutput bytes of its body. err with status 0 is a transport error, a
+// timeout or too many redirects: no response. err with a status is a
+// failure to read the body of the response that arrived.
+func (h *HTTPHandler) Get(ctx context.Context) (status int, body []byte, err error) {
 	dial := h.Dial
 	if dial == nil {
 		dial = DefaultDial
@@ -55,43 +90,34 @@ func (h *HTTPHandler) Probe(ctx context.Context) Outcome {
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL.String(), nil)
 	if err != nil {
-		return Outcome{Result: Failure, Err: err}
+		return 0, nil, err
 	}
-	req.Header = probeHeaders(h.Headers)
+	req.Header = probeHeaders(h.Headers, h.UserAgent)
 	req.Host = req.Header.Get("Host")
 
 	resp, err := client.Do(req)
 	if err != nil {
-		// Transport errors and timeouts are failures, not probe errors, so
-		// that they count towards the failure threshold.
-		return Outcome{Result: Failure, Output: err.Error()}
+		return 0, nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxOutput))
-	if err != nil {
-		return Outcome{Result: Failure, Err: err}
-	}
-	body := string(b)
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return Outcome{Result: Success, Output: body}
-	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		return Outcome{Result: Warning, Output: "Probe terminated redirects, Response body: " + body}
-	default:
-		// The body is left out on purpose: the kubelet keeps response
-		// bodies out of failure events (kubernetes issue 99425).
-		return Outcome{Result: Failure, Output: fmt.Sprintf("HTTP probe failed with statuscode: %d", resp.StatusCode)}
-	}
+	// Read what is kept and no more: the rest is left unread, and the
+	// connection (no keep-alive) is closed with it.
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxOutput))
+	return resp.StatusCode, b, err
 }
 
-// probeHeaders copies the user's headers and adds the kubelet's defaults.
-func probeHeaders(user http.Header) http.Header {
+// probeHeaders copies the user's headers and adds the kubelet's defaults:
+// agent (UserAgent if empty) and Accept.
+func probeHeaders(user http.Header, agent string) http.Header {
 	hdr := user.Clone()
 	if hdr == nil {
 		hdr = http.Header{}
 	}
+	if agent == "" {
+		agent = UserAgent
+	}
 	if _, ok := hdr["User-Agent"]; !ok {
-		hdr.Set("User-Agent", UserAgent)
+		hdr.Set("User-Agent", agent)
 	}
 	if _, ok := hdr["Accept"]; !ok {
 		hdr.Set("Accept", "*/*")

@@ -3,14 +3,8 @@ package supervisor
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,8 +19,10 @@ import (
 func (r *runner) runHook(ctx context.Context, c *corev1.Container, live *liveContainer, h *corev1.LifecycleHandler) error {
 	switch {
 	case h.Exec != nil:
-		var out bytes.Buffer
-		code, err := r.execIn(ctx, live, h.Exec.Command, Streams{Stdout: &out, Stderr: &out})
+		// Capped as the kubelet caps it: a hook printing gigabytes is
+		// drained, not held (it has no timeout; postStart waits for it).
+		out := probes.NewCappedBuffer(probes.MaxOutput)
+		code, err := r.execIn(ctx, live, h.Exec.Command, Streams{Stdout: out, Stderr: out})
 		if err != nil {
 			return err
 		}
@@ -47,52 +43,24 @@ func (r *runner) runHook(ctx context.Context, c *corev1.Container, live *liveCon
 }
 
 // httpHook sends a hook's GET to the pod (its IP unless the hook names a
-// host), as the kubelet does: only a failure to get a response fails the
-// hook; the status code is not checked (kubernetes#56963).
+// host), as the kubelet does: the probes' request and client (same-host
+// redirects only, 10 KiB of body read, the pod dialer and its rule for the
+// host's loopback); only a failure to get a response fails the hook, the
+// status code is not checked (kubernetes#56963).
 func (r *runner) httpHook(ctx context.Context, c *corev1.Container, h *corev1.HTTPGetAction) error {
-	port, err := probes.ResolvePort(h.Port, c)
-	if err != nil {
-		return err
-	}
-	host := h.Host
-	if host == "" {
-		r.mu.Lock()
-		host = r.rec.PodIP
-		r.mu.Unlock()
-	}
-	if host == "" {
+	r.mu.Lock()
+	podIP := r.rec.PodIP
+	r.mu.Unlock()
+	if h.Host == "" && podIP == "" {
 		return errors.New("httpGet hook: the pod has no IP (the pod network is unavailable)")
 	}
-	scheme := "http"
-	if h.Scheme == corev1.URISchemeHTTPS {
-		scheme = "https"
-	}
-	path := h.Path
-	if !strings.HasPrefix(path, "/") {
-		path = "/" + path
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+net.JoinHostPort(host, strconv.Itoa(port))+path, nil)
+	get, err := probes.NewHTTPGet(h, c, podIP, probes.LifecycleUserAgent, 0, r.sup.dialPod)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("User-Agent", "kube-lifecycle/"+probes.UserAgent[len("kube-probe/"):])
-	for _, hd := range h.HTTPHeaders {
-		if strings.EqualFold(hd.Name, "Host") {
-			req.Host = hd.Value
-			continue
-		}
-		req.Header.Add(hd.Name, hd.Value)
-	}
-	client := &http.Client{Transport: &http.Transport{
-		DialContext:     r.sup.dialPod,
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-	}}
-	resp, err := client.Do(req)
-	if err != nil {
+	if status, _, err := get.Get(ctx); err != nil && status == 0 {
 		return err
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
 	return nil
 }
 

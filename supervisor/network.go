@@ -19,6 +19,7 @@ import (
 
 	"podbox.dev/podbox/netstack"
 	"podbox.dev/podbox/pod"
+	"podbox.dev/podbox/probes"
 )
 
 // This file is the supervisor's side of pod networking: the per-user pod
@@ -362,21 +363,18 @@ func (r *runner) adoptNetwork() {
 	}
 }
 
-// dialPod connects to an address on the pod network. The supervisor stays
-// in the host's network namespace, where pod IPs are not routed; the
-// connection is made from the infra namespace, where they are. It has the
-// shape of net.Dialer.DialContext, for probes and hooks.
+// dialPod connects probes and hooks to the address they name: the
+// supervisor stays in the host's network namespace, where pod IPs are not
+// routed, so connections are made from the infra namespace, where they are.
+// handlerDialer has the rule for names and the host's loopback. It has the
+// shape of net.Dialer.DialContext.
 func (s *Supervisor) dialPod(ctx context.Context, network, addr string) (net.Conn, error) {
 	pn := s.network()
 	if pn == nil || pn.net == nil {
 		return nil, errors.New("the pod network is unavailable")
 	}
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		// A hook or probe may name a host; resolve it on the host.
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}
-	return pn.net.DialPod(ctx, network, ap)
+	d := handlerDialer{hostGateway: pn.cfg.HostGateway, lookup: lookupHost, pod: pn.net.DialPod, loopback: probes.DefaultDial}
+	return d.DialContext(ctx, network, addr)
 }
 
 // infraPin is the name of the infra namespace's pin in the netns directory.

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"time"
 
@@ -65,8 +64,10 @@ func (r *runner) probeTarget(c *corev1.Container) probes.Target {
 			if live == nil {
 				return nil, -1, errNotRunning
 			}
-			var out bytes.Buffer
-			code, err := r.execIn(ctx, live, cmd, Streams{Stdout: &out, Stderr: &out})
+			// Capped: a probe printing without end (cat /dev/zero) must
+			// not grow the supervisor; the rest is drained and dropped.
+			out := probes.NewCappedBuffer(probes.MaxOutput)
+			code, err := r.execIn(ctx, live, cmd, Streams{Stdout: out, Stderr: out})
 			return out.Bytes(), code, err
 		},
 	}

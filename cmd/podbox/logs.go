@@ -238,6 +238,12 @@ func copyLogs(pod string, containers []string, open func(string) (io.ReadCloser,
 	return first
 }
 
+// maxWholeLine is the longest line copyLines writes in one piece (64 KiB);
+// a longer one (a container can print a line of any length, which the
+// server joins back from its 16 KiB log records) is written in pieces as it
+// comes, so the client never holds more than this of it.
+const maxWholeLine = 64 << 10
+
 // copyLines copies one container's log to out line by line, each line
 // started with prefix.
 func copyLines(open func(string) (io.ReadCloser, error), container, prefix string, out *lineWriter) error {
@@ -247,18 +253,20 @@ func copyLines(open func(string) (io.ReadCloser, error), container, prefix strin
 	}
 	defer stream.Close()
 	source := &container // identifies this stream to out
-	br := bufio.NewReader(stream)
+	br := bufio.NewReaderSize(stream, maxWholeLine)
 	for {
-		line, err := br.ReadBytes('\n')
+		// A piece without its newline (ErrBufferFull) is a partial line to
+		// lineWriter: the next piece continues it without a prefix.
+		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			if werr := out.writeLine(source, prefix, line); werr != nil {
 				return werr
 			}
 		}
-		if err == io.EOF {
+		switch {
+		case err == io.EOF:
 			return nil
-		}
-		if err != nil {
+		case err != nil && err != bufio.ErrBufferFull:
 			return err
 		}
 	}

@@ -184,3 +184,34 @@ func TestCopyLogs(t *testing.T) {
 		t.Errorf("a failing stream: %v", err)
 	}
 }
+
+// TestCopyLogsLongLine: a line longer than maxWholeLine is copied in pieces
+// (the client holds no more than that of it) and still prints as one line
+// with one prefix.
+func TestCopyLogsLongLine(t *testing.T) {
+	long := strings.Repeat("a", 5*maxWholeLine+7)
+	logs := map[string]string{"big": long + "\nafter\n", "small": "hi\n"}
+	open := func(c string) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(logs[c])), nil }
+	out := &largestWrite{}
+	if err := copyLogs("p", []string{"big", "small"}, open, true, false, out); err != nil {
+		t.Fatal(err)
+	}
+	want := "[pod/p/big] " + long + "\n[pod/p/big] after\n[pod/p/small] hi\n"
+	if out.String() != want {
+		t.Errorf("got %d bytes, %d prefixes; want %d bytes", out.Len(), strings.Count(out.String(), "[pod/"), len(want))
+	}
+	if out.largest > maxWholeLine {
+		t.Errorf("a write of %d bytes: the whole line was held", out.largest)
+	}
+}
+
+// largestWrite records the largest single write.
+type largestWrite struct {
+	strings.Builder
+	largest int
+}
+
+func (w *largestWrite) Write(p []byte) (int, error) {
+	w.largest = max(w.largest, len(p))
+	return w.Builder.Write(p)
+}
