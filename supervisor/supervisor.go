@@ -239,8 +239,12 @@ func (s *Supervisor) reapOrphans(ctx context.Context, keep map[string]bool) {
 		s.opts.Log.Warn("list leftover sandboxes", "err", err)
 	}
 	// Subcontainers first: deleting them after their sandbox died fails.
-	sort.Slice(ids, func(i, j int) bool { return strings.Contains(ids[i], "-") && !strings.Contains(ids[j], "-") })
+	// Longest first: no ID left is then ambiguous (see deleteContainers).
+	set := map[string]bool{}
 	for _, id := range ids {
+		set[id] = true
+	}
+	for _, id := range longestFirst(set) {
 		sandboxID, _, _ := strings.Cut(id, "-")
 		if keep[sandboxID] {
 			continue
