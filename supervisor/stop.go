@@ -86,9 +86,7 @@ func (r *runner) teardown() {
 		rec.SandboxReady = false
 		rec.TornDown = true
 	})
-	if err := r.sup.opts.Images.Release(r.leaseHolder()); err != nil {
-		r.sup.opts.Log.Warn("release the pod's images", "pod", r.name, "err", err)
-	}
+	r.sup.releaseImages(r)
 	if err := os.RemoveAll(r.dir); err != nil {
 		r.sup.opts.Log.Error("remove pod files", "dir", r.dir, "err", err)
 	}
