@@ -372,8 +372,12 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	}
 	r.mu.Lock()
 	cr, _ := r.container(c.Name)
-	restart := cr.RestartCount
+	restart, keep := cr.RestartCount, []int32{cr.RestartCount}
+	if cr.Last != nil {
+		keep = append(keep, cr.Last.Attempt)
+	}
 	r.mu.Unlock()
+	r.pruneInstances(c.Name, keep...)
 	stopSignal := img.image.Config.StopSignal
 	if stopSignal == "" {
 		stopSignal = "TERM"
