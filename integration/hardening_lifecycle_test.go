@@ -204,3 +204,41 @@ spec:
 		t.Errorf("the new pod stopped running while the old one was torn down")
 	}
 }
+
+// TestCrashLoopPrunesOldInstances: a crash-looping container keeps the files
+// of its current and previous instances only (the kubelet keeps one dead
+// instance per container); older logs and termination files go as each new
+// instance starts, and `logs --previous` still shows the previous run.
+func TestCrashLoopPrunesOldInstances(t *testing.T) {
+	t.Parallel()
+	e := shared
+	const name = "crashprune"
+	e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %[2]s
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: loop
+    image: %[1]s
+    command: ["sh", "-c", "echo run; echo bye > /dev/termination-log; exit 1"]
+`, busyboxRef, name))
+	defer e.run(t, nil, "delete", "pod", name, "--grace-period=0", "--force")
+	// Restarts after 0, 10 and 20 s of back-off.
+	p := e.waitFor(t, name, 120*time.Second, "restarted 3 times", func(p *corev1.Pod) bool {
+		return lcStatus(p, "loop").RestartCount >= 3
+	})
+	dir := podDirOf(t, e, p)
+	eventually(t, 10*time.Second, func() string {
+		logs, _ := filepath.Glob(filepath.Join(dir, "logs", "loop", "*"))
+		term, _ := filepath.Glob(filepath.Join(dir, "termination", "loop-*"))
+		if len(logs) > 2 || len(term) > 2 {
+			return fmt.Sprintf("files of old instances left: logs %v, termination %v", logs, term)
+		}
+		return ""
+	})
+	if out := e.ok(t, "logs", name, "--previous"); out != "run\n" {
+		t.Errorf("logs --previous = %q, want %q", out, "run\n")
+	}
+}
