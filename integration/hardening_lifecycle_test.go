@@ -152,8 +152,9 @@ spec:
 	})
 }
 
-// TestForceDeleteThenApply: after `delete --grace-period=0 --force` the name
-// is free at once, as on a cluster: applying the pod again succeeds while
+// TestForceDeleteThenApply: a graceful delete shows the pod Terminating;
+// after `delete --grace-period=0 --force` the name is free at once, as on a
+// cluster: applying the pod again succeeds while
 // the old sandbox is torn down in the background (keyed by the old UID), the
 // new pod runs, and the old sandbox, network namespace and state go.
 func TestForceDeleteThenApply(t *testing.T) {
@@ -177,6 +178,16 @@ spec:
 	defer e.run(t, nil, "delete", "pod", name, "--grace-period=0", "--force")
 	old := e.waitFor(t, name, 90*time.Second, "running", running)
 	oldSandbox := sandboxOf(t, old)
+	// A graceful delete keeps the pod, Terminating, while it stops (it
+	// ignores SIGTERM, so for its whole 30 s grace period) ...
+	e.ok(t, "delete", "pod", name, "--wait=false")
+	if p := e.getPod(t, name); p.DeletionTimestamp == nil {
+		t.Fatalf("pod not marked for deletion after a graceful delete")
+	}
+	if table := e.ok(t, "get", "pod", name); !strings.Contains(table, "Terminating") {
+		t.Errorf("get pod during a graceful delete:\n%s", table)
+	}
+	// ... and a forced one, that follows, removes it from the API at once.
 	e.ok(t, "delete", "pod", name, "--grace-period=0", "--force")
 	if r := e.apply(t, manifest); r.code != 0 {
 		t.Fatalf("apply right after a forced delete: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
