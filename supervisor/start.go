@@ -567,7 +567,7 @@ func (r *runner) watch(name string, live *liveContainer) {
 		// they hold. The container's runtime kills the rest of a container
 		// whose init has exited (runc's delete kills every process of a
 		// container without a PID namespace of its own).
-		r.killAll(live)
+		_ = r.killAll(live)
 	}
 	live.logs.Wait() // the fallback message reads the log
 	r.mu.Lock()
