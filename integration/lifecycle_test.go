@@ -343,7 +343,7 @@ spec:
 	// the start of the next. Each run lasts a second, so every run is seen
 	// as lastState while the next one runs. Timestamps have one-second
 	// resolution.
-	// Runs are told apart by their container IDs ("...-app-<attempt>").
+	// Runs are told apart by their container IDs ("...-app.<attempt in hex>").
 	type run struct{ started, finished time.Time }
 	runs := map[string]run{}
 	record := func(term *corev1.ContainerStateTerminated) {
@@ -353,7 +353,8 @@ spec:
 		if term.ExitCode != 2 || term.Reason != "Error" {
 			t.Fatalf("a run ended %+v, want exit code 2, reason Error", term)
 		}
-		attempt := term.ContainerID[strings.LastIndex(term.ContainerID, "-")+1:]
+		n, _ := strconv.ParseInt(term.ContainerID[strings.LastIndexAny(term.ContainerID, "-.")+1:], 16, 32)
+		attempt := strconv.Itoa(int(n))
 		runs[attempt] = run{term.StartedAt.Time, term.FinishedAt.Time}
 	}
 	var sawBackOff, sawTable bool

@@ -176,7 +176,7 @@ spec:
 	p := e.waitFor(t, "bench-mem", 60*time.Second, "Running", running)
 	sandboxID := strings.ReplaceAll(string(p.UID), "-", "")[:16]
 	r := &sandbox.Runsc{Root: filepath.Join(e.runtime, "podbox", "runsc")}
-	id := sandboxID + "-main-0"
+	id := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "gvisor://")
 	if _, err := r.Stats(sandboxID, id); err != nil {
 		b.Fatal(err)
 	}

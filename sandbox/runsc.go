@@ -211,6 +211,19 @@ func (r *Runsc) Kill(ctx context.Context, id, signal string) error {
 	return err
 }
 
+// KillAll sends a signal to every process of the container (`runsc kill
+// --all`), as the kubelet's runtime ends a whole container: with a PID
+// namespace shared by the pod (shareProcessNamespace) a container's init is
+// not its namespace's init, and its children outlive it unless signalled
+// themselves. The sentry pauses its kernel while it delivers, so no process
+// forks past the signal, and it still reaches the container's processes
+// after its init has exited (runsc's signalRunning accepts a Stopped
+// container), until the container is deleted.
+func (r *Runsc) KillAll(ctx context.Context, id, signal string) error {
+	_, err := r.run(ctx, "kill", "--all", id, signal)
+	return err
+}
+
 // Delete removes a container's state, stopping it if it still runs.
 func (r *Runsc) Delete(ctx context.Context, id string) error {
 	_, err := r.run(ctx, "delete", "--force", id)

@@ -74,7 +74,7 @@ func (r *runner) postStart(c *corev1.Container, live *liveContainer) bool {
 	if err := r.runHook(r.ctx, c, live, c.Lifecycle.PostStart); err != nil {
 		r.sup.opts.Log.Warn("postStart hook failed", "pod", r.name, "container", c.Name, "err", err)
 		r.event(r.fieldPath(c.Name), warning, "FailedPostStartHook", "PostStartHook failed")
-		_ = r.runsc.Kill(context.Background(), live.id, "KILL")
+		_ = r.killAll(live)
 		return false
 	}
 	return true

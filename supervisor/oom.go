@@ -234,5 +234,5 @@ func (r *runner) oomKill(s memSample, reason string) {
 	l.oomKilled.Store(true)
 	r.sup.opts.Log.Warn("memory limit exceeded", "pod", r.name, "container", s.name, "usage", s.usage, "limit", s.limit)
 	r.event("", warning, "OOMKilling", reason)
-	_ = r.runsc.Kill(context.Background(), s.id, "KILL")
+	_ = r.killAll(l)
 }

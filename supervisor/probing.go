@@ -113,7 +113,7 @@ func (r *runner) killInstance(l *liveContainer, grace time.Duration) {
 	select {
 	case <-l.exited:
 	case <-time.After(grace):
-		_ = r.runsc.Kill(context.Background(), l.id, "KILL")
+		_ = r.killAll(l)
 	}
 }
 

@@ -136,12 +136,8 @@ func (r *runner) replaceInstance(name string) {
 // sandbox and network go, its record (and phase) stays until deletion.
 func (r *runner) stopSandbox() {
 	r.stopProbes(true)
-	ctx := context.Background()
 	lives := r.liveContainers()
-	for _, l := range lives {
-		_ = r.runsc.Delete(ctx, l.id)
-	}
-	_ = r.runsc.Delete(ctx, r.rec.SandboxID)
+	r.deleteContainers(lives)
 	// Let the watchers record the exits before the sandbox counts as gone.
 	for _, l := range lives {
 		select {

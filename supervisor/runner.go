@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"podbox.dev/podbox/image"
@@ -270,6 +271,9 @@ func (r *runner) forceDeleted() bool {
 	defer r.mu.Unlock()
 	return r.forced
 }
+
+// uid is the pod's UID, which never changes.
+func (r *runner) uid() types.UID { return r.rec.Pod.UID }
 
 // leaseHolder names the pod in the image store's leases.
 func (r *runner) leaseHolder() string { return r.namespace + "/" + r.name }

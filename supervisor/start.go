@@ -335,6 +335,24 @@ func (r *runner) runInitContainers() error {
 	return nil
 }
 
+// containerID names a container instance for runsc:
+// <sandbox ID>-<container name>.<restart count as 8 hex digits>.
+//
+// runsc resolves an ID it is given by prefix and refuses one that is a
+// prefix of another container's (runsc/container/state_file.go,
+// findContainerID: "id %q is ambiguous"), so kill, wait and delete of a
+// container whose ID begins another's all fail. The old form
+// <sandbox>-<name>-<restart> made `a` (…-a-0) a prefix of `a-0` (…-a-0-0)
+// and `app` at restart 1 (…-app-1) one of `app-1` (…-app-1-0). In this form
+// no instance's ID is a prefix of another's in the same sandbox: a
+// container name is a DNS label and cannot hold the '.' that ends it, and
+// the restart count after it has a fixed width. The sandbox (pause) ID
+// itself, 16 hex digits, begins them all; it is only named once its
+// containers are deleted (deleteContainers), or through `runsc list`.
+func containerID(sandboxID, name string, restart int32) string {
+	return fmt.Sprintf("%s-%s.%08x", sandboxID, name, uint32(restart))
+}
+
 func (r *runner) startContainer(c *corev1.Container) error {
 	img := r.getImage(c.Name)
 	proc, err := r.process(c, img)
@@ -354,8 +372,12 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	}
 	r.mu.Lock()
 	cr, _ := r.container(c.Name)
-	restart := cr.RestartCount
+	restart, keep := cr.RestartCount, []int32{cr.RestartCount}
+	if cr.Last != nil {
+		keep = append(keep, cr.Last.Attempt)
+	}
 	r.mu.Unlock()
+	r.pruneInstances(c.Name, keep...)
 	stopSignal := img.image.Config.StopSignal
 	if stopSignal == "" {
 		stopSignal = "TERM"
@@ -363,7 +385,7 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	live := &liveContainer{
 		name:       c.Name,
 		stopSignal: stopSignal,
-		id:         fmt.Sprintf("%s-%s-%d", r.rec.SandboxID, c.Name, restart),
+		id:         containerID(r.rec.SandboxID, c.Name, restart),
 		proc:       proc,
 		exited:     make(chan struct{}),
 	}
@@ -540,6 +562,15 @@ func (r *runner) watch(name string, live *liveContainer) {
 		r.sup.opts.Log.Warn("wait for container", "pod", r.name, "container", name, "err", err)
 		code = 137
 	}
+	if sharesPIDNamespace(r.rec.Pod) {
+		// The init has exited, but in a shared PID namespace its children
+		// were reparented to the pause process and live on, holding the
+		// output streams (the wait below would never end) and whatever
+		// they hold. The container's runtime kills the rest of a container
+		// whose init has exited (runc's delete kills every process of a
+		// container without a PID namespace of its own).
+		_ = r.killAll(live)
+	}
 	live.logs.Wait() // the fallback message reads the log
 	r.mu.Lock()
 	cr, spec := r.container(name)
@@ -559,6 +590,19 @@ func (r *runner) watch(name string, live *liveContainer) {
 	})
 	close(live.exited)
 	r.afterExit(name, int32(code))
+}
+
+// killAll sends SIGKILL to every process of the instance: the final kill
+// of deletion, liveness and OOM kills, as the kubelet's runtime kills a
+// whole container (the graceful stop signal goes to its init only, as the
+// CRI's StopContainer does). It fails harmlessly for an instance already
+// deleted; IDs are never reused, so it cannot reach another instance.
+func (r *runner) killAll(l *liveContainer) error {
+	err := r.runsc.KillAll(context.Background(), l.id, "KILL")
+	if err != nil {
+		r.sup.opts.Log.Debug("kill container", "pod", r.name, "id", l.id, "err", err)
+	}
+	return err
 }
 
 // sharesPIDNamespace reports whether the pod's containers share one PID

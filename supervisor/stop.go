@@ -3,6 +3,8 @@ package supervisor
 import (
 	"context"
 	"os"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +15,10 @@ import (
 
 // minGrace is the kubelet's floor between the stop signal and SIGKILL.
 const minGrace = 2 * time.Second
+
+// killUnanswered bounds the wait for a container's exit after a SIGKILL
+// runsc could not send; deletion then goes on and deletes the container.
+const killUnanswered = 5 * time.Second
 
 // delete marks the pod for deletion (deletionTimestamp = now + grace) and
 // tears it down in the background. A second call may only shorten the grace
@@ -66,16 +72,10 @@ func (r *runner) teardown() {
 	lives := r.liveContainers()
 	r.stopInOrder(lives)
 
-	ctx := context.Background()
+	r.deleteContainers(lives)
 	for _, l := range lives {
-		if err := r.runsc.Delete(ctx, l.id); err != nil {
-			r.sup.opts.Log.Warn("delete container", "id", l.id, "err", err)
-		}
 		l.logs.Wait()
 	}
-	// The sandbox may never have been created; Delete of an unknown ID fails
-	// harmlessly.
-	_ = r.runsc.Delete(ctx, r.rec.SandboxID)
 	r.removeCgroup()
 	if err := r.removeNetwork(); err != nil {
 		r.sup.opts.Log.Warn("remove pod network", "pod", r.name, "err", err)
@@ -86,14 +86,57 @@ func (r *runner) teardown() {
 		rec.SandboxReady = false
 		rec.TornDown = true
 	})
-	if err := r.sup.opts.Images.Release(r.leaseHolder()); err != nil {
-		r.sup.opts.Log.Warn("release the pod's images", "pod", r.name, "err", err)
-	}
+	r.sup.releaseImages(r)
 	if err := os.RemoveAll(r.dir); err != nil {
 		r.sup.opts.Log.Error("remove pod files", "dir", r.dir, "err", err)
 	}
 	r.sup.forget(r)
 	close(r.gone)
+}
+
+// deleteContainers removes the sandbox's containers from runsc, then the
+// sandbox itself. runsc resolves IDs by prefix and refuses an ambiguous one,
+// and the sandbox's ID begins every container's (as do, in pods started
+// before containerID's form, some containers' IDs each other's): deleting
+// the longest ID first means no ID still present is ever longer than the one
+// being deleted, so none is ambiguous. Containers runsc knows but the pod no
+// longer tracks (an instance whose delete failed earlier) go too, found by
+// `runsc list`. The sandbox may never have been created; deleting an
+// unknown ID fails harmlessly.
+func (r *runner) deleteContainers(lives []*liveContainer) {
+	ctx := context.Background()
+	ids := map[string]bool{}
+	for _, l := range lives {
+		ids[l.id] = true
+	}
+	if all, err := r.runsc.List(ctx); err == nil {
+		for _, id := range all {
+			if strings.HasPrefix(id, r.rec.SandboxID+"-") {
+				ids[id] = true
+			}
+		}
+	}
+	for _, id := range longestFirst(ids) {
+		if err := r.runsc.Delete(ctx, id); err != nil {
+			r.sup.opts.Log.Warn("delete container", "id", id, "err", err)
+		}
+	}
+	_ = r.runsc.Delete(ctx, r.rec.SandboxID)
+}
+
+// longestFirst orders IDs longest first (then by name, for a stable order).
+func longestFirst(ids map[string]bool) []string {
+	out := make([]string, 0, len(ids))
+	for id := range ids {
+		out = append(out, id)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if len(out[i]) != len(out[j]) {
+			return len(out[i]) > len(out[j])
+		}
+		return out[i] < out[j]
+	})
+	return out
 }
 
 // stopInOrder stops containers as the kubelet does on deletion: app (and
@@ -183,7 +226,16 @@ func (r *runner) stopContainer(l *liveContainer) {
 		case <-changed:
 			timer.Stop()
 		case <-timer.C:
-			_ = r.runsc.Kill(context.Background(), l.id, "KILL")
+			if err := r.killAll(l); err != nil {
+				// Not signalled (already gone, or runsc refused the ID):
+				// teardown's delete ends whatever is left, so the wait
+				// for the exit is bounded rather than forever.
+				select {
+				case <-l.exited:
+				case <-time.After(killUnanswered):
+				}
+				return
+			}
 			<-l.exited
 			return
 		}

@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/clock"
@@ -92,6 +93,13 @@ type Supervisor struct {
 
 	mu   sync.Mutex
 	pods map[string]*runner // by namespace/name
+	// terminating holds the pods deleted with grace 0 until their teardown
+	// ends: gone from the API, so their name is free for a new pod at once
+	// (as on a cluster, where the kubelet tears down in the background).
+	// Everything a teardown removes is keyed by the pod's UID (pod
+	// directory, sandbox ID, network namespace, IP, host ports), never by
+	// its name.
+	terminating map[types.UID]*runner
 
 	// usage keeps the pods' last resource samples for `top`.
 	usage usageCache
@@ -110,6 +118,7 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 	s := &Supervisor{
 		opts:         opts,
 		pods:         map[string]*runner{},
+		terminating:  map[types.UID]*runner{},
 		events:       newEventLog(opts.Clock),
 		pullBackoff:  flowcontrol.NewFakeBackOff(pullBackoffInitial, pullBackoffMax, opts.Clock),
 		crashBackoff: flowcontrol.NewFakeBackOff(crashBackoffInitial, crashBackoffMax, opts.Clock),
@@ -138,8 +147,15 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 	for _, rec := range records {
 		s.watch.seed(rvOf(rec.Pod))
 	}
-	for dir, rec := range records {
-		s.startRunner(dir, rec, adoptable[rec.SandboxID])
+	// Pods that are not being deleted first: a pod force-deleted before the
+	// restart may share its name with one created after it (see
+	// startRunner).
+	for _, deleted := range []bool{false, true} {
+		for dir, rec := range records {
+			if (rec.Pod.DeletionTimestamp != nil) == deleted {
+				s.startRunner(dir, rec, adoptable[rec.SandboxID])
+			}
+		}
 	}
 	return s, nil
 }
@@ -240,8 +256,12 @@ func (s *Supervisor) reapOrphans(ctx context.Context, keep map[string]bool) {
 		s.opts.Log.Warn("list leftover sandboxes", "err", err)
 	}
 	// Subcontainers first: deleting them after their sandbox died fails.
-	sort.Slice(ids, func(i, j int) bool { return strings.Contains(ids[i], "-") && !strings.Contains(ids[j], "-") })
+	// Longest first: no ID left is then ambiguous (see deleteContainers).
+	set := map[string]bool{}
 	for _, id := range ids {
+		set[id] = true
+	}
+	for _, id := range longestFirst(set) {
 		sandboxID, _, _ := strings.Cut(id, "-")
 		if keep[sandboxID] {
 			continue
@@ -263,15 +283,24 @@ func (s *Supervisor) reapOrphans(ctx context.Context, keep map[string]bool) {
 // or starting it again, or finishing its deletion.
 func (s *Supervisor) startRunner(dir string, rec *podRecord, adopt bool) {
 	key := pod.Key(rec.Pod.Namespace, rec.Pod.Name)
+	_, taken := s.pods[key]
 	if rec.Pod.DeletionTimestamp != nil && !adopt {
-		// Deleted before the crash: only the files and leases remain.
-		_ = s.opts.Images.Release(key)
+		// Deleted before the crash: only the files and leases remain. A
+		// pod of the same name created since holds the name's lease.
+		if !taken {
+			_ = s.opts.Images.Release(key)
+		}
 		s.removeMemoryVolumes(rec.SandboxID)
 		os.RemoveAll(dir)
 		return
 	}
 	r := newRunner(s, dir, rec)
-	s.pods[key] = r
+	forced := rec.Pod.DeletionGracePeriodSeconds != nil && *rec.Pod.DeletionGracePeriodSeconds == 0
+	if rec.Pod.DeletionTimestamp != nil && (forced || taken) {
+		s.terminating[rec.Pod.UID] = r
+	} else {
+		s.pods[key] = r
+	}
 	switch {
 	case adopt:
 		r.adopt()
@@ -365,7 +394,22 @@ func (s *Supervisor) Delete(namespace, name string, gracePeriod *int64) (*corev1
 	if err != nil {
 		return nil, err
 	}
-	return r.delete(gracePeriod), nil
+	p := r.delete(gracePeriod)
+	if r.forceDeleted() {
+		s.release(r)
+	}
+	return p, nil
+}
+
+// release frees a force-deleted pod's name while its teardown goes on.
+func (s *Supervisor) release(r *runner) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := pod.Key(r.namespace, r.name)
+	if s.pods[key] == r {
+		delete(s.pods, key)
+		s.terminating[r.uid()] = r
+	}
 }
 
 // forget removes a fully deleted pod from the supervisor.
@@ -376,7 +420,25 @@ func (s *Supervisor) forget(r *runner) {
 	if s.pods[key] == r {
 		delete(s.pods, key)
 	}
+	if s.terminating[r.uid()] == r {
+		delete(s.terminating, r.uid())
+	}
 	r.publishDeleted()
+}
+
+// releaseImages ends a torn-down pod's image leases, unless a pod of the
+// same name (created after a forced delete) holds them now: leases are
+// kept by pod name, and that pod's images must stay protected. Checked
+// under s.mu, so a new pod's lease (taken after Create) cannot be lost.
+func (s *Supervisor) releaseImages(r *runner) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other, ok := s.pods[pod.Key(r.namespace, r.name)]; ok && other != r {
+		return
+	}
+	if err := s.opts.Images.Release(r.leaseHolder()); err != nil {
+		s.opts.Log.Warn("release the pod's images", "pod", r.name, "err", err)
+	}
 }
 
 func (s *Supervisor) runner(namespace, name string) (*runner, error) {
@@ -430,8 +492,11 @@ func (s *Supervisor) Exec(ctx context.Context, namespace, name, container string
 // next supervisor starts again.
 func (s *Supervisor) Shutdown() {
 	s.mu.Lock()
-	rs := make([]*runner, 0, len(s.pods))
+	rs := make([]*runner, 0, len(s.pods)+len(s.terminating))
 	for _, r := range s.pods {
+		rs = append(rs, r)
+	}
+	for _, r := range s.terminating {
 		rs = append(rs, r)
 	}
 	s.mu.Unlock()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -64,4 +66,90 @@ func (r *runner) terminationMessage(c *corev1.Container, restart, exitCode int32
 		msg = msg[len(msg)-maxFallbackMessageLength:]
 	}
 	return strings.TrimRight(msg, "\n")
+}
+
+// pruneInstances removes the files of a container's old instances when a
+// new one starts: its log files (rotated ones included) and termination
+// message files, except those of the instances in keep (the new one and the
+// previous one, which `logs --previous` reads). The kubelet keeps one dead
+// instance per container (minDeadContainerInPod = 1) and deletes a
+// container's logs with it; without this a crash-looping container's files
+// grew without bound while its pod lived. What is left per container is
+// then at most 2 instances × maxLogFiles log files of maxLogSize each.
+func (r *runner) pruneInstances(name string, keep ...int32) {
+	err := pruneInstanceFiles(r.podDir("logs", name), r.podDir("termination"), name, keep)
+	if err != nil {
+		r.sup.opts.Log.Warn("remove old instances' files", "pod", r.name, "container", name, "err", err)
+	}
+}
+
+// pruneInstanceFiles removes from logDir (one container's: <n>.log and
+// <n>.log.<time>) and termDir (the pod's: <container>-<n>) the files of
+// instances not in keep. Names of other containers' files, and files it
+// cannot parse, are left alone.
+func pruneInstanceFiles(logDir, termDir, name string, keep []int32) error {
+	kept := func(n int32) bool {
+		for _, k := range keep {
+			if n == k {
+				return true
+			}
+		}
+		return false
+	}
+	var errs []error
+	remove := func(dir string, instance func(string) (int32, bool)) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if !os.IsNotExist(err) {
+				errs = append(errs, err)
+			}
+			return
+		}
+		for _, e := range entries {
+			if n, ok := instance(e.Name()); ok && !kept(n) {
+				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !os.IsNotExist(err) {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	remove(logDir, logInstance)
+	remove(termDir, func(f string) (int32, bool) { return terminationInstance(name, f) })
+	if len(errs) > 0 {
+		return fmt.Errorf("%v", errs)
+	}
+	return nil
+}
+
+// logInstance returns the instance a log file belongs to: "<n>.log" or a
+// rotated "<n>.log.<time>" (see logPath and rotateLocked).
+func logInstance(file string) (int32, bool) {
+	num, rest, ok := strings.Cut(file, ".log")
+	if !ok || (rest != "" && !strings.HasPrefix(rest, ".")) {
+		return 0, false
+	}
+	return parseInstance(num)
+}
+
+// terminationInstance returns the instance of container name a termination
+// file belongs to ("<name>-<n>", see terminationFile). Another container's
+// file never parses: for `a`, the file "a-0-1" of container `a-0` leaves
+// "0-1", which is no number.
+func terminationInstance(name, file string) (int32, bool) {
+	num, ok := strings.CutPrefix(file, name+"-")
+	if !ok {
+		return 0, false
+	}
+	return parseInstance(num)
+}
+
+func parseInstance(s string) (int32, bool) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return int32(n), true
 }

@@ -1,0 +1,150 @@
+package supervisor
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestContainerIDsNoPrefix: runsc resolves an ID by prefix, so no instance's
+// ID may begin another's in the same sandbox, whatever the container names
+// (DNS labels, dashes included) and restart counts.
+func TestContainerIDsNoPrefix(t *testing.T) {
+	const sb = "0123456789abcdef"
+	names := []string{"a", "a-0", "a-0-0", "a-1", "a-10", "app", "app-1", "app-1-0", "b0", "0", "1", "10"}
+	restarts := []int32{0, 1, 2, 10, 15, 16, 255, 256, math.MaxInt32}
+	var ids []string
+	for _, n := range names {
+		for _, r := range restarts {
+			ids = append(ids, containerID(sb, n, r))
+		}
+	}
+	for i, a := range ids {
+		if !strings.HasPrefix(a, sb+"-") {
+			t.Errorf("%s does not begin with its sandbox ID and a dash", a)
+		}
+		for j, b := range ids {
+			if i != j && strings.HasPrefix(b, a) {
+				t.Errorf("ID %s is a prefix of %s", a, b)
+			}
+		}
+	}
+	// The old form's collisions, as the issue reported them.
+	old := func(n string, r int) string { return sb + "-" + n + "-" + string(rune('0'+r)) }
+	if !strings.HasPrefix(old("a-0", 0), old("a", 0)) || !strings.HasPrefix(old("app-1", 0), old("app", 1)) {
+		t.Fatal("the old form was expected to collide")
+	}
+	if got, want := containerID(sb, "app", 10), sb+"-app.0000000a"; got != want {
+		t.Errorf("containerID = %s, want %s", got, want)
+	}
+}
+
+// TestLongestFirst: deleting longest IDs first never leaves an ID that is a
+// prefix of one deleted later; the sandbox (shortest) goes last.
+func TestLongestFirst(t *testing.T) {
+	ids := map[string]bool{"s": true, "s-a-0": true, "s-a-0-0": true, "s-b.00000000": true}
+	got := longestFirst(ids)
+	want := []string{"s-b.00000000", "s-a-0-0", "s-a-0", "s"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("longestFirst = %v, want %v", got, want)
+	}
+	for i, a := range got {
+		for _, b := range got[i+1:] {
+			if strings.HasPrefix(b, a) {
+				t.Errorf("%s deleted before %s, which it is a prefix of", a, b)
+			}
+		}
+	}
+}
+
+func TestInstanceFileNames(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		n    int32
+		ok   bool
+	}{
+		{"0.log", 0, true},
+		{"12.log", 12, true},
+		{"3.log.20261207-231500.000000000", 3, true},
+		{"x.log", 0, false},
+		{"3.logx", 0, false},
+		{".log", 0, false},
+		{"99999999999.log", 0, false},
+	} {
+		n, ok := logInstance(c.file)
+		if n != c.n || ok != c.ok {
+			t.Errorf("logInstance(%q) = %d, %v; want %d, %v", c.file, n, ok, c.n, c.ok)
+		}
+	}
+	for _, c := range []struct {
+		name, file string
+		n          int32
+		ok         bool
+	}{
+		{"a", "a-0", 0, true},
+		{"a", "a-17", 17, true},
+		{"a", "a-0-1", 0, false}, // container a-0's
+		{"a-0", "a-0-1", 1, true},
+		{"a-0", "a-1", 0, false},
+		{"app", "app-1-0", 0, false},
+	} {
+		n, ok := terminationInstance(c.name, c.file)
+		if n != c.n || ok != c.ok {
+			t.Errorf("terminationInstance(%q, %q) = %d, %v; want %d, %v", c.name, c.file, n, ok, c.n, c.ok)
+		}
+	}
+}
+
+// TestPruneInstanceFiles: when instance 5 starts after instance 4, the files
+// of instances 0-3 go (rotated logs included); instance 4's (for `logs
+// --previous`) and 5's stay, and so do a sibling container's.
+func TestPruneInstanceFiles(t *testing.T) {
+	dir := t.TempDir()
+	logDir, termDir := filepath.Join(dir, "logs", "a"), filepath.Join(dir, "termination")
+	siblingLogs := filepath.Join(dir, "logs", "a-0")
+	for _, d := range []string{logDir, termDir, siblingLogs} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	touch := func(path string) {
+		if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"0.log", "1.log", "1.log.20261207-000000.000000000", "3.log", "4.log", "4.log.20261207-000001.000000000", "5.log", "notes"} {
+		touch(filepath.Join(logDir, f))
+	}
+	for _, f := range []string{"a-0", "a-3", "a-4", "a-5", "a-0-0", "a-0-1", "b-2"} {
+		touch(filepath.Join(termDir, f))
+	}
+	touch(filepath.Join(siblingLogs, "0.log"))
+
+	if err := pruneInstanceFiles(logDir, termDir, "a", []int32{5, 4}); err != nil {
+		t.Fatal(err)
+	}
+	names := func(d string) []string {
+		es, _ := os.ReadDir(d)
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	if got, want := names(logDir), []string{"4.log", "4.log.20261207-000001.000000000", "5.log", "notes"}; !slices.Equal(got, want) {
+		t.Errorf("logs left: %v, want %v", got, want)
+	}
+	if got, want := names(termDir), []string{"a-0-0", "a-0-1", "a-4", "a-5", "b-2"}; !slices.Equal(got, want) {
+		t.Errorf("termination files left: %v, want %v", got, want)
+	}
+	if got := names(siblingLogs); !slices.Equal(got, []string{"0.log"}) {
+		t.Errorf("the sibling's logs were touched: %v", got)
+	}
+	// Missing directories (a container that never logged) are no error.
+	if err := pruneInstanceFiles(filepath.Join(dir, "none"), filepath.Join(dir, "none2"), "a", []int32{0}); err != nil {
+		t.Errorf("missing directories: %v", err)
+	}
+}
