@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -13,9 +15,17 @@ import (
 )
 
 // attachPath is where the log server offers a container instance's stdin.
-// It depends only on the instance, so a restarted supervisor finds it.
+// It depends only on the instance, so a restarted supervisor finds it. The
+// name is a digest of the ID, not the ID: a unix socket path must fit in
+// 108 bytes, and an ID with a 63-character container name would not.
 func (r *runner) attachPath(id string) string {
-	return filepath.Join(r.sup.opts.Dirs.Runtime, "attach", id)
+	return filepath.Join(r.sup.opts.Dirs.Runtime, "attach", attachName(id))
+}
+
+// attachName is 32 hex digits of the SHA-256 of a container instance's ID.
+func attachName(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:16])
 }
 
 // stdinPipe makes the stdin pipe of a container with `stdin: true` (nil
