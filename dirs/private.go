@@ -31,7 +31,7 @@ type UnsafeError struct {
 }
 
 func (e *UnsafeError) Error() string {
-	return fmt.Sprintf("refusing to use %s: %s; %s", e.Path, e.Problem, e.Fix)
+	return fmt.Sprintf("refusing to use %s: %s. %s", e.Path, e.Problem, e.Fix)
 }
 
 // privateMode is the permission the runtime directory must have: group and
@@ -40,7 +40,7 @@ const privateMode = 0o700
 
 // fixRuntime is the advice for a runtime directory podbox cannot trust.
 func fixRuntime(dir string) string {
-	return fmt.Sprintf("another local user may be impersonating podbox. Fix: remove %s (if it is not yours, ask its owner or root), "+
+	return fmt.Sprintf("Another local user may be impersonating podbox. Fix: remove %s (if it is not yours, ask its owner or root), "+
 		"or set XDG_RUNTIME_DIR to a directory only you can access, such as /run/user/%d", dir, os.Getuid())
 }
 
@@ -67,7 +67,7 @@ func checkPrivate(dir string, uid int) error {
 		return &UnsafeError{Path: dir, Problem: fmt.Sprintf("it belongs to uid %d (mode %04o), not to you (uid %d)", sys.Uid, perm, uid), Fix: fixRuntime(dir)}
 	}
 	if perm&^privateMode != 0 {
-		return &UnsafeError{Path: dir, Problem: fmt.Sprintf("its mode is %04o: group or others may have planted files in it, podbox needs %04o", perm, privateMode), Fix: fixRuntime(dir)}
+		return &UnsafeError{Path: dir, Problem: fmt.Sprintf("its mode is %04o (owner uid %d), podbox needs %04o: group or others could have planted a socket in it", perm, sys.Uid, privateMode), Fix: fixRuntime(dir)}
 	}
 	return nil
 }
