@@ -114,6 +114,10 @@ func TestHardeningLocalRuntimeDirHijack(t *testing.T) {
 					t.Errorf("stderr %q does not say %q", r.stderr, w)
 				}
 			}
+			// The supervisor refuses to serve from such a directory too.
+			if r := e.run(t, nil, "daemon"); r.code == 0 || !strings.Contains(r.stderr, "refusing to use "+rt) {
+				t.Errorf("podbox daemon in a planted runtime directory: %+v", r)
+			}
 		})
 	}
 }
