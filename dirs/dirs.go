@@ -15,7 +15,9 @@
 package dirs
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -104,24 +106,21 @@ func (d Dirs) Volumes() string { return filepath.Join(d.Data, "volumes") }
 // emptyDir medium: Memory): the runtime directory is a tmpfs on most hosts.
 func (d Dirs) PodVolumes() string { return filepath.Join(d.Runtime, "volumes") }
 
-// Ensure creates the runtime directory (0700, checked to be ours) and the data
-// directory. A runtime directory in /tmp owned by someone else is refused, since
-// another user could otherwise plant a socket podbox would trust.
+// Ensure creates the runtime directory (0700) and the data directory. A
+// runtime directory that is a symbolic link, belongs to someone else or grants
+// group or others any access is refused (checkPrivate): another user could
+// have planted a socket or state in it that podbox would trust.
 func (d Dirs) Ensure() error {
-	if err := os.MkdirAll(d.Runtime, 0o700); err != nil {
-		return fmt.Errorf("create runtime directory: %w", err)
+	// Checked before MkdirAll, which would follow a planted symbolic link.
+	err := CheckRuntime(d.Runtime)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(d.Runtime, privateMode); err != nil {
+			return fmt.Errorf("create runtime directory: %w", err)
+		}
+		err = CheckRuntime(d.Runtime)
 	}
-	st, err := os.Stat(d.Runtime)
 	if err != nil {
 		return err
-	}
-	if err := checkOwned(d.Runtime, st); err != nil {
-		return err
-	}
-	if st.Mode().Perm() != 0o700 {
-		if err := os.Chmod(d.Runtime, 0o700); err != nil {
-			return fmt.Errorf("make %s private: %w", d.Runtime, err)
-		}
 	}
 	if err := os.MkdirAll(d.Data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)

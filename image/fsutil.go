@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"podbox.dev/podbox/dirs"
 )
 
 // lockFile takes an exclusive flock on path, creating it if needed, and returns
@@ -112,7 +114,12 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// The rename is on disk only once the directory is: without this a
+	// power cut could keep the old index beside blobs it does not name.
+	return dirs.SyncDir(filepath.Dir(path))
 }
 
 // RemoveTree deletes path and everything below it, like os.RemoveAll, but also

@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/renameio/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +29,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"podbox.dev/podbox/dirs"
 )
 
 // Resource names a kind of stored object by its API resource name.
@@ -271,7 +272,18 @@ func (s *Store) write(ref Ref, obj any) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	return renameio.WriteFile(p, b, 0o600)
+	// Durable: the file, then its directory and the two above it (MkdirAll
+	// may have just created them) are fsynced, so an applied Secret survives
+	// a power cut. Objects change rarely; the fsyncs cost milliseconds.
+	if err := dirs.WriteFile(p, b, 0o600); err != nil {
+		return err
+	}
+	for _, d := range []string{filepath.Join(s.root, ref.Namespace), s.root} {
+		if err := dirs.SyncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func list[T any](s *Store, res Resource, namespace string) ([]T, error) {

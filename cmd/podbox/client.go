@@ -68,13 +68,15 @@ func newClient(ctx context.Context) (*client, error) {
 }
 
 // restConfig is a client-go configuration for the supervisor's socket. The
-// host name is never resolved: every connection is dialled to the socket, whose
-// 0700 directory is the access control (there is no token or certificate).
+// host name is never resolved: every connection (API calls, exec, attach,
+// logs, port-forward) is dialled to the socket by dirs.DialSocket, which first
+// proves that the socket's 0700 directory (the access control: there is no
+// token or certificate) and the process serving it belong to the user.
 func restConfig(sock string) *rest.Config {
 	return &rest.Config{
 		Host: "http://podbox",
 		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			return dirs.DialSocket(ctx, sock)
 		},
 		ContentConfig: rest.ContentConfig{
 			// Requests are JSON, as the supervisor reads them; answers

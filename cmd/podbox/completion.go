@@ -288,8 +288,8 @@ func runningSupervisorPods(context.Context) (podsGetter, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !socketAnswers(d.Socket()) {
-		return nil, fmt.Errorf("the podbox supervisor is not running")
+	if err := supervisorAnswers(d.Socket()); err != nil {
+		return nil, fmt.Errorf("the podbox supervisor is not running: %w", err)
 	}
 	cfg := restConfig(d.Socket())
 	cfg.Timeout = completionTimeout

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 	utilexec "k8s.io/client-go/util/exec"
 )
 
@@ -25,8 +27,10 @@ func cpCommand() *cli.Command {
 			"binary (busybox has one). One side is POD:PATH (or NAMESPACE/POD:PATH), the other\n" +
 			"a local path. Copying a directory to a path that is an existing directory puts it\n" +
 			"inside, as cp -r does. From a container, entries that would land outside the\n" +
-			"destination (absolute or `..` paths) and symbolic links are skipped with a\n" +
-			"warning, as kubectl does; permission bits are kept both ways.\n\n" +
+			"destination (absolute or `..` paths, or through a symbolic link) and symbolic\n" +
+			"links are skipped with a warning, as kubectl does. Permission bits are kept both\n" +
+			"ways (less your umask when copying out); an existing local file or directory\n" +
+			"keeps its own mode, as with kubectl.\n\n" +
 			"Examples:\n" +
 			"  podbox cp ./site web:/usr/share/html\n" +
 			"  podbox cp web:/var/log/app ./app-logs -c side",
@@ -231,13 +235,27 @@ func stripPathShortcuts(p string) string {
 	}
 }
 
-// untar unpacks entries under prefix into dest, refusing anything a
-// malicious container could use to write outside dest (the kubectl cp
-// CVEs): names outside the prefix, names that resolve outside dest, and
-// symbolic and hard links, which are skipped with a warning.
+// untar unpacks entries under prefix into dest. The container writes the
+// stream, so it is hostile by assumption (the kubectl cp CVEs: CVE-2019-1002101,
+// CVE-2019-11249, CVE-2019-11251):
+//   - names outside the prefix are a corrupt stream; names that would land
+//     outside dest (absolute, `..`) are skipped with a warning;
+//   - symbolic and hard links are skipped with a warning, never created;
+//   - every file and directory below dest is opened with openat2 and
+//     RESOLVE_BENEATH from a descriptor of dest, so no symbolic link (one
+//     already in dest included) takes a write out of it;
+//   - modes follow kubectl: an existing file or directory keeps its mode
+//     (dest itself included); one cp creates gets the container's permission
+//     bits less the user's umask, as tar extracting as a user does.
 func untar(r io.Reader, prefix, dest string, warn io.Writer) error {
 	tr := tar.NewReader(r)
 	dest = filepath.Clean(dest)
+	var root *os.File // dest, opened at its first entry below it
+	defer func() {
+		if root != nil {
+			root.Close()
+		}
+	}()
 	any := false
 	for {
 		hdr, err := tr.Next()
@@ -257,64 +275,201 @@ func untar(r io.Reader, prefix, dest string, warn io.Writer) error {
 		}
 		rel := strings.TrimPrefix(strings.TrimPrefix(name, prefix), "/")
 		target := filepath.Join(dest, filepath.FromSlash(rel))
-		if rel == "" && hdr.Typeflag == tar.TypeReg {
-			// A single file copied to an existing directory goes inside it.
-			if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
-				target = filepath.Join(dest, path.Base(prefix))
-			}
-		}
 		if !within(dest, target) {
 			fmt.Fprintf(warn, "warning: file %q is outside target destination, skipping\n", target)
 			continue
 		}
-		mode := os.FileMode(hdr.Mode).Perm()
 		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-			if err := os.Chmod(target, mode|0o700); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			if err := writeFile(target, tr, mode); err != nil {
-				return err
-			}
+		case tar.TypeDir, tar.TypeReg:
 		case tar.TypeSymlink, tar.TypeLink:
 			fmt.Fprintf(warn, "warning: skipping symlink: %q -> %q\n", target, hdr.Linkname)
+			continue
 		default:
 			fmt.Fprintf(warn, "warning: skipping %q: not a regular file or directory\n", target)
+			continue
+		}
+		mode := os.FileMode(hdr.Mode).Perm()
+		if rel == "" {
+			// The copied path itself: a path the user named.
+			if err := untarTop(hdr, tr, prefix, dest, mode); err != nil {
+				return err
+			}
+			continue
+		}
+		if root == nil {
+			if root, err = openDest(dest); err != nil {
+				return err
+			}
+		}
+		rel = path.Clean(filepath.ToSlash(rel))
+		err = mkdirBeneath(root, path.Dir(rel), impliedDirMode)
+		if err == nil && hdr.Typeflag == tar.TypeDir {
+			err = mkdirBeneath(root, rel, mode|0o700)
+		} else if err == nil {
+			err = writeBeneath(root, rel, tr, mode)
+		}
+		if errors.Is(err, unix.EXDEV) {
+			fmt.Fprintf(warn, "warning: file %q is outside target destination (through a symbolic link), skipping\n", target)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", target, err)
 		}
 	}
+}
+
+// impliedDirMode is the mode (less the umask) of the parent directories cp
+// creates without an entry of their own, as kubectl's MkdirAll(…, 0755).
+const impliedDirMode = 0o755
+
+// untarTop writes the entry naming the copied path itself: a directory
+// becomes dest (kept as it is when it exists), a file becomes dest, or goes
+// inside dest when that is an existing directory.
+func untarTop(hdr *tar.Header, r io.Reader, prefix, dest string, mode os.FileMode) error {
+	fi, statErr := os.Stat(dest)
+	if hdr.Typeflag == tar.TypeDir {
+		if statErr == nil && !fi.IsDir() {
+			return fmt.Errorf("cannot overwrite non-directory %s with a directory", dest)
+		}
+		if statErr == nil {
+			return nil
+		}
+		if err := os.MkdirAll(filepath.Dir(dest), impliedDirMode); err != nil {
+			return err
+		}
+		if err := os.Mkdir(dest, mode|0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		return nil
+	}
+	dir, name := filepath.Dir(dest), filepath.Base(dest)
+	if statErr == nil && fi.IsDir() {
+		dir, name = dest, path.Base(prefix)
+	}
+	if name == "" || name == "." || name == ".." || name == "/" {
+		return fmt.Errorf("tar contents corrupted: file %q has no name", hdr.Name)
+	}
+	if err := os.MkdirAll(dir, impliedDirMode); err != nil {
+		return err
+	}
+	root, err := openDest(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := writeBeneath(root, name, r, mode); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
+	}
+	return nil
+}
+
+// openDest opens the destination directory (created if missing) as the
+// root every entry is resolved beneath.
+func openDest(dest string) (*os.File, error) {
+	if err := os.MkdirAll(dest, impliedDirMode); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(dest, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dest, Err: err}
+	}
+	return os.NewFile(uintptr(fd), dest), nil
+}
+
+// openBeneath opens rel (slash-separated, relative) below root; the kernel
+// refuses (EXDEV) any resolution, through `..` or a symbolic link, that
+// leaves root, and magic links of /proc.
+func openBeneath(root *os.File, rel string, flags uint64, mode os.FileMode) (int, error) {
+	fd, err := unix.Openat2(int(root.Fd()), rel, &unix.OpenHow{
+		Flags:   flags | unix.O_CLOEXEC,
+		Mode:    uint64(mode),
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if errors.Is(err, unix.ENOSYS) {
+		return -1, fmt.Errorf("copying from a container needs openat2 (Linux 5.6 or later) to keep writes inside the destination: %w", err)
+	}
+	return fd, err
+}
+
+// mkdirBeneath creates rel and its missing parents below root, with mode
+// less the umask (the kernel applies it); an existing directory is left as
+// it is.
+func mkdirBeneath(root *os.File, rel string, mode os.FileMode) error {
+	if rel == "." || rel == "" {
+		return nil
+	}
+	fd, err := openBeneath(root, rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err == nil {
+		return unix.Close(fd)
+	}
+	if !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	parent := path.Dir(rel)
+	if err := mkdirBeneath(root, parent, impliedDirMode); err != nil {
+		return err
+	}
+	pfd, err := openBeneath(root, parent, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pfd)
+	if err := unix.Mkdirat(pfd, path.Base(rel), uint32(mode)); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	return nil
+}
+
+// writeBeneath writes r to the file rel below root. A new file gets mode
+// less the umask; an existing one is truncated and keeps its mode (kubectl).
+// A symbolic link in its place is replaced, not followed; anything else
+// that is not a regular file (a FIFO would block the copy) is refused.
+func writeBeneath(root *os.File, rel string, r io.Reader, mode os.FileMode) error {
+	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_NONBLOCK
+	fd, err := openBeneath(root, rel, flags, mode)
+	if errors.Is(err, unix.ELOOP) {
+		if err := unlinkBeneath(root, rel); err != nil {
+			return err
+		}
+		fd, err = openBeneath(root, rel, flags, mode)
+	}
+	if errors.Is(err, unix.ENXIO) {
+		return fmt.Errorf("not a regular file (a FIFO): refusing to write to it")
+	}
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file (%s): refusing to write to it", fi.Mode().Type())
+	}
+	// Truncated only now: O_TRUNC would have emptied whatever was opened.
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// unlinkBeneath removes the entry rel (not what it points to) below root.
+func unlinkBeneath(root *os.File, rel string) error {
+	pfd, err := openBeneath(root, path.Dir(rel), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pfd)
+	return unix.Unlinkat(pfd, path.Base(rel), 0)
 }
 
 // within reports whether target is dest or below it.
 func within(dest, target string) bool {
 	rel, err := filepath.Rel(dest, target)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
-}
-
-func writeFile(target string, r io.Reader, mode os.FileMode) error {
-	// A symlink planted at target must not redirect the write.
-	if fi, err := os.Lstat(target); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-		if err := os.Remove(target); err != nil {
-			return err
-		}
-	}
-	f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -47,11 +47,13 @@ func daemonCommand() *cli.Command {
 		Usage: "run the supervisor of your pods in the foreground",
 		Description: "The supervisor owns all pods of the calling user and serves the podbox API on a\n" +
 			"unix socket. Other commands start it in the background when it is not running;\n" +
-			"run it yourself to watch its log or to run it under a service manager.",
+			"run it yourself to watch its log or to run it under a service manager.\n" +
+			"`podbox daemon stop` stops it (and its pods) wherever it was started.",
 		Flags: []cli.Flag{&cli.StringFlag{
 			Name:  "manifests",
 			Usage: "run the pods of the manifest files in `DIR` as static pods (default ~/.config/podbox/manifests)",
 		}},
+		Subcommands: []*cli.Command{daemonStopCommand()},
 		Action: func(c *cli.Context) error {
 			if dir := c.String("manifests"); dir != "" {
 				if err := setManifestDir(dir); err != nil {
@@ -241,6 +243,16 @@ func lockDaemon(d dirs.Dirs) (*os.File, error) {
 		}
 		return nil, err
 	}
+	// `podbox daemon stop` signals this pid: the holder, which stops the
+	// supervisor and so the pods (same pid namespace as the user's).
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -253,8 +265,8 @@ const daemonStartTimeout = 20 * time.Second
 // the data directory) if it does not. If that supervisor dies on start, its
 // own explanation (a host check, say) is returned.
 func ensureDaemon(ctx context.Context, d dirs.Dirs) error {
-	if socketAnswers(d.Socket()) {
-		return nil
+	if err := supervisorAnswers(d.Socket()); err == nil || dirs.IsUnsafe(err) {
+		return err
 	}
 	if err := d.Ensure(); err != nil {
 		return err
@@ -279,8 +291,8 @@ func ensureDaemon(ctx context.Context, d dirs.Dirs) error {
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.After(daemonStartTimeout)
 	for {
-		if socketAnswers(d.Socket()) {
-			return nil
+		if err := supervisorAnswers(d.Socket()); err == nil || dirs.IsUnsafe(err) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -300,13 +312,17 @@ func ensureDaemon(ctx context.Context, d dirs.Dirs) error {
 	}
 }
 
-func socketAnswers(path string) bool {
-	c, err := net.DialTimeout("unix", path, time.Second)
+// supervisorAnswers connects to the supervisor's socket (through the
+// ownership checks of dirs.DialSocket) and hangs up; an error that
+// dirs.IsUnsafe is a refusal to be reported, not a supervisor to start.
+func supervisorAnswers(path string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := dirs.DialSocket(ctx, path)
 	if err != nil {
-		return false
+		return err
 	}
-	c.Close()
-	return true
+	return c.Close()
 }
 
 func logSince(path string, offset int64) []byte {

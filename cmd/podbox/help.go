@@ -20,7 +20,7 @@ var moreExamples = map[string]string{
 	"pull":         "  podbox pull busybox\n  podbox pull -q localhost:5000/app:v1",
 	"images":       "  podbox images",
 	"rmi":          "  podbox rmi busybox nginx:1.27",
-	"daemon":       "  podbox daemon\n  podbox daemon 2>daemon.log &",
+	"daemon":       "  podbox daemon\n  podbox daemon 2>daemon.log &\n  podbox daemon stop",
 	"version":      "  podbox version",
 	"info":         "  podbox info",
 }

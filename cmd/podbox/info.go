@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -77,8 +78,12 @@ func storeFinding(d dirs.Dirs) rootless.Finding {
 }
 
 func supervisorFinding(d dirs.Dirs) rootless.Finding {
-	if socketAnswers(d.Socket()) {
+	err := supervisorAnswers(d.Socket())
+	if err == nil {
 		return rootless.Finding{Name: "supervisor", OK: true, Detail: "running, serving " + d.Socket()}
+	}
+	if u := (*dirs.UnsafeError)(nil); errors.As(err, &u) {
+		return rootless.Finding{Name: "supervisor", Detail: "refusing " + u.Path + ": " + u.Problem, Fix: u.Fix}
 	}
 	return rootless.Finding{Name: "supervisor", OK: true, Detail: "not running (started by the first command that needs it, or `podbox daemon`)"}
 }
