@@ -65,6 +65,10 @@ type Config struct {
 	// DNS are the resolvers the DNS forwarder relays to; the host's
 	// /etc/resolv.conf nameservers when empty.
 	DNS []netip.AddrPort
+	// Limits bound the connections and flows each pod, and all pods
+	// together, hold in the NAT (zero fields: the defaults, see
+	// NATLimits).
+	Limits NATLimits
 }
 
 // Network is the user's pod network: the infra namespace with its bridge
@@ -93,6 +97,7 @@ func Open(infraPath string, cfg Config) (n *Network, err error) {
 	if cfg.MTU == 0 {
 		cfg.MTU = DefaultMTU
 	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.Subnet.Overlaps(natLinkAddr) {
 		return nil, fmt.Errorf("pod network %s overlaps podbox's gateway link %s", cfg.Subnet, natLinkAddr.Masked())
 	}
@@ -331,6 +336,16 @@ func (n *Network) RemovePod(hostIf string) error {
 		return err
 	}
 	return n.nl.LinkDel(l)
+}
+
+// ForgetPod ends the NAT connections and flows of the pod at ip, which is
+// gone: they would otherwise count against whichever pod gets the address
+// next, and hold host sockets until they time out (hours for an idle TCP
+// connection).
+func (n *Network) ForgetPod(ip netip.Addr) {
+	if n.nat != nil {
+		n.nat.table.forget(ip)
+	}
 }
 
 // Close stops the NAT and releases the infra namespace.
