@@ -218,12 +218,14 @@ func (n *nat) forwardTCP(r *tcp.ForwarderRequest) {
 	r.Complete(false)
 	ep.SocketOptions().SetKeepAlive(true)
 	pod := gonet.NewTCPConn(&wq, ep)
-	if !n.table.holdTCP(src, use, pod) {
-		pod.Close()
-		host.Close()
+	// Both ends: were only the pod's closed, splice would go on waiting
+	// for the host's side of an idle connection.
+	both := &closePair{pod, host}
+	if !n.table.holdTCP(src, use, both) {
+		both.Close()
 		return
 	}
-	held = pod
+	held = both
 	if !n.track(pod, host) {
 		return
 	}
@@ -309,6 +311,11 @@ func relayUDP(flow *udpFlow, pod *gonet.UDPConn, host net.Conn, idle time.Durati
 	host.Close()
 	<-done
 }
+
+// closePair closes two connections.
+type closePair struct{ a, b io.Closer }
+
+func (p *closePair) Close() error { return errors.Join(p.a.Close(), p.b.Close()) }
 
 // track registers a connection pair so close can end it; it reports false
 // (and closes both) once the NAT is closed.

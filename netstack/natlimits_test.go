@@ -400,3 +400,54 @@ func TestNATLimitsDefaults(t *testing.T) {
 		t.Errorf("global caps TCP %d + UDP %d, want positive and at most half of RLIMIT_NOFILE %d", l.TCP, l.UDP, nofile())
 	}
 }
+
+// TestNATForgetPod: when a pod is removed, its NAT connections end on
+// the host side too and nothing stays counted against its address.
+func TestNATForgetPod(t *testing.T) {
+	if !inUserNS(t, "-test.run=^TestNATForgetPod$") {
+		return
+	}
+	n, pod := testNetwork(t, Config{})
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dst := netip.AddrPortFrom(GatewayAddr, uint16(l.Addr().(*net.TCPAddr).Port)).String()
+	c, err := dialIn(t, pod, "tcp4", dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	who := hostUDPWho(t)
+	u, err := dialIn(t, pod, "udp4", netip.AddrPortFrom(GatewayAddr, uint16(who.LocalAddr().(*net.UDPAddr).Port)).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	ask(t, u)
+	before := openFDs(t)
+	n.ForgetPod(netip.MustParseAddr("10.88.0.2"))
+	_ = h.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := h.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("the host side of a forgotten pod's idle connection: read %v, want it closed", err)
+	}
+	// The NAT's two host sockets (TCP and UDP) are closed, not only shut
+	// down for writing: the host side may never close its end.
+	for deadline := time.Now().Add(5 * time.Second); openFDs(t) > before-2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("descriptors %d before ForgetPod, %d after; want the NAT's two host sockets closed", before, openFDs(t))
+		}
+	}
+	n.nat.table.mu.Lock()
+	left := len(n.nat.table.pods)
+	n.nat.table.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d pods still counted after ForgetPod", left)
+	}
+}
