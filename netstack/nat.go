@@ -72,6 +72,24 @@ func newNAT(fd int, mac net.HardwareAddr, cfg Config) (*nat, error) {
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
 	})
 	n := &nat{cfg: cfg, stack: s, local: &localAddrs{}, table: newNATTable(cfg.Limits), conns: map[io.Closer]struct{}{}}
+	sack := tcpip.TCPSACKEnabled(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv)
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd)
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
+
+	// Handlers before the NIC: it delivers packets from the start.
+	// The forwarder drops SYNs beyond maxInFlight, whoever sends them;
+	// the table's pending caps (per pod and global, below this) answer
+	// them with a reset first, so that one pod's unanswered dials cannot
+	// fill it.
+	tcpFwd := tcp.NewForwarder(s, 0, 2*n.table.lim.PendingTCP+forwarderSlack, n.forwardTCP)
+	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcpFwd.HandlePacket)
+	udpFwd := udp.NewForwarder(s, n.forwardUDP)
+	s.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
 	if terr := s.CreateNIC(nicID, ep); terr != nil {
 		return nil, errors.New(terr.String())
 	}
@@ -90,23 +108,6 @@ func newNAT(fd int, mac net.HardwareAddr, cfg Config) (*nat, error) {
 		{Destination: subnet(cfg.Subnet), Gateway: tcpip.AddrFrom4(natLinkAddr.Addr().As4()), NIC: nicID},
 		{Destination: subnet(natLinkAddr.Masked()), NIC: nicID},
 	})
-	sack := tcpip.TCPSACKEnabled(true)
-	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
-	s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv)
-	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
-	s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd)
-	moderate := tcpip.TCPModerateReceiveBufferOption(true)
-	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
-
-	// The forwarder drops SYNs beyond maxInFlight, whoever sends them;
-	// the table's pending caps (per pod and global, below this) answer
-	// them with a reset first, so that one pod's unanswered dials cannot
-	// fill it.
-	tcpFwd := tcp.NewForwarder(s, 0, 2*n.table.lim.PendingTCP+forwarderSlack, n.forwardTCP)
-	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcpFwd.HandlePacket)
-	udpFwd := udp.NewForwarder(s, n.forwardUDP)
-	s.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
 	return n, nil
 }
 
