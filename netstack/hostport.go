@@ -230,7 +230,9 @@ func evictOldest(flows map[netip.AddrPort]*udpHostFlow) {
 	}
 	if old != nil {
 		delete(flows, oldKey)
-		old.conn.Close()
+		// Close waits for the reply goroutine's read to let go of the
+		// socket: not on the port's receive loop.
+		go old.conn.Close()
 	}
 }
 

@@ -227,7 +227,12 @@ func (t *natTable) admitUDP(src netip.Addr) *udpFlow {
 	t.udp++
 	t.mu.Unlock()
 	if victim != nil {
-		victim.close()
+		// Not here: this runs on the NAT's packet dispatcher, and
+		// closing a socket waits for the goroutines in its reads and
+		// writes to let go of it (internal/poll's FD.Close); while it
+		// waited, the NAT would process no packets (seen under the race
+		// detector). The victim's descriptor is released a moment later.
+		go victim.close()
 	}
 	return f
 }
