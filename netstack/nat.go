@@ -247,6 +247,9 @@ func (n *nat) forwardUDP(r *udp.ForwarderRequest) bool {
 	// before this one's is made, so the NAT's descriptors stay within
 	// the caps.
 	flow := n.table.admitUDP(addrPort(id.RemoteAddress, 0).Addr())
+	if flow == nil {
+		return false
+	}
 	host, err := net.Dial("udp4", dst.String())
 	if err != nil {
 		n.table.endUDP(flow)

@@ -106,7 +106,16 @@ type natTable struct {
 	mu                sync.Mutex
 	pods              map[netip.Addr]*podUse
 	tcp, pending, udp int
+	// closing counts evicted flows whose sockets are still being
+	// closed (their descriptors still open); at most maxClosing.
+	closing int
 }
+
+// maxClosing bounds the evicted flows being closed at once, so that
+// descriptors stay within the UDP caps plus this many however fast a pod
+// opens flows: beyond it a new flow that needs an eviction is refused (its
+// datagram dropped) until closes catch up.
+const maxClosing = 64
 
 type podUse struct {
 	tcp, pending int
@@ -205,15 +214,23 @@ func (t *natTable) endTCP(src netip.Addr, p *podUse, c io.Closer) {
 	t.gc(src, p)
 }
 
-// admitUDP always admits a new flow from src, making room first: over the
-// pod's cap its least recently used flow is evicted; over the global cap,
-// the least recently used flow of the pod holding the most.
+// admitUDP admits a new flow from src, making room first: over the pod's
+// cap its least recently used flow is evicted; over the global cap, the
+// least recently used flow of the pod holding the most. It returns nil,
+// refusing the flow, only while maxClosing evicted flows are still being
+// closed.
 func (t *natTable) admitUDP(src netip.Addr) *udpFlow {
 	f := &udpFlow{src: src}
 	f.last.Store(time.Now().UnixNano())
 	var victim *udpFlow
 	t.mu.Lock()
 	p := t.pod(src)
+	full := len(p.udp) >= t.lim.PodUDP || t.udp >= t.lim.UDP
+	if full && t.closing >= maxClosing {
+		t.gc(src, p)
+		t.mu.Unlock()
+		return nil
+	}
 	switch {
 	case len(p.udp) >= t.lim.PodUDP:
 		victim = lru(p)
@@ -222,6 +239,7 @@ func (t *natTable) admitUDP(src netip.Addr) *udpFlow {
 	}
 	if victim != nil {
 		t.dropUDPLocked(victim)
+		t.closing++
 	}
 	p.udp[f] = struct{}{}
 	t.udp++
@@ -231,8 +249,13 @@ func (t *natTable) admitUDP(src netip.Addr) *udpFlow {
 		// closing a socket waits for the goroutines in its reads and
 		// writes to let go of it (internal/poll's FD.Close); while it
 		// waited, the NAT would process no packets (seen under the race
-		// detector). The victim's descriptor is released a moment later.
-		go victim.close()
+		// detector).
+		go func() {
+			victim.close()
+			t.mu.Lock()
+			t.closing--
+			t.mu.Unlock()
+		}()
 	}
 	return f
 }
