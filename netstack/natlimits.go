@@ -16,7 +16,7 @@ import (
 // bounds, a pod sending UDP to thousands of ports exhausted the process's
 // file descriptors. Each TCP connection and each UDP flow holds exactly one
 // host socket (one descriptor), so the caps below bound the NAT's
-// descriptors by TCP + UDP. Caps are per pod (per source IP), so that one
+// descriptors by TCP + UDP + maxClosing. Caps are per pod (per source IP), so that one
 // pod cannot starve another, and global, so that many pods together stay
 // well below the process's RLIMIT_NOFILE.
 //
@@ -26,7 +26,9 @@ import (
 // 760 MiB for 4096; an idle TCP connection about 50 KiB (two 16 KiB copy
 // buffers, three goroutines), but one whose host peer stops reading can
 // fill its netstack buffers (receive up to 8 MiB once auto-tuned, send
-// 1 MiB) and a 256 KiB bulk copy buffer: about 9 MiB at worst.
+// 1 MiB) and a 256 KiB bulk copy buffer: about 9 MiB at worst, so 9 GiB
+// for a pod's 1024 connections (bounding that is a matter of buffer
+// sizes, not of these caps).
 
 // Defaults of NATLimits.
 const (
