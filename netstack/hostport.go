@@ -156,16 +156,26 @@ func (h *HostPorts) forwardTCP(c *net.TCPConn, m PortMapping) {
 	splice(c, pc.(*net.TCPConn))
 }
 
+// HostPortUDPFlows caps the flows (one pod-side socket each, so one file
+// descriptor and a goroutine) a UDP host port keeps: one per client
+// address, so without a cap anyone who can send to the port from many
+// addresses or source ports makes the supervisor open a socket for each.
+// Over it, the least recently used flow is evicted, as conntrack does.
+const HostPortUDPFlows = 512
+
+// udpHostFlow is one client's flow through a UDP host port.
+type udpHostFlow struct {
+	conn net.Conn
+	last time.Time // guarded by the port's flow mutex
+}
+
 // serveUDP keeps one pod-side socket per client address, as a NAT's
-// conntrack would, and drops it after udpIdle without traffic. The pod
-// sees the bridge address as the source.
+// conntrack would, and drops it after udpIdle without traffic or when
+// HostPortUDPFlows newer ones need room. The pod sees the bridge address
+// as the source.
 func (h *HostPorts) serveUDP(l *net.UDPConn, m PortMapping) {
-	type flow struct {
-		conn net.Conn
-		last time.Time
-	}
 	var mu sync.Mutex
-	flows := map[netip.AddrPort]*flow{}
+	flows := map[netip.AddrPort]*udpHostFlow{}
 	buf := make([]byte, 65535)
 	for {
 		k, from, err := l.ReadFromUDPAddrPort(buf)
@@ -191,36 +201,63 @@ func (h *HostPorts) serveUDP(l *net.UDPConn, m PortMapping) {
 			if err != nil {
 				continue
 			}
-			f = &flow{conn: pc, last: time.Now()}
+			f = &udpHostFlow{conn: pc, last: time.Now()}
 			mu.Lock()
+			if len(flows) >= HostPortUDPFlows {
+				evictOldest(flows)
+			}
 			flows[from] = f
 			mu.Unlock()
-			go func() {
-				// Replies from the pod go back to this client.
-				rb := make([]byte, 65535)
-				for {
-					pc.SetReadDeadline(time.Now().Add(udpIdle))
-					n, err := pc.Read(rb)
-					if err != nil {
-						mu.Lock()
-						idle := time.Since(f.last) >= udpIdle
-						if idle || !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
-							delete(flows, from)
-							mu.Unlock()
-							pc.Close()
-							return
-						}
-						mu.Unlock()
-						continue
-					}
-					_, _ = l.WriteToUDPAddrPort(rb[:n], from)
-				}
-			}()
+			go h.relayUDPReplies(l, from, f, &mu, flows)
 		}
 		mu.Lock()
 		f.last = time.Now()
 		mu.Unlock()
 		_, _ = f.conn.Write(buf[:k])
+	}
+}
+
+// evictOldest closes and removes the least recently used flow (a scan of
+// at most HostPortUDPFlows entries, only when the port is full). Its
+// reply goroutine sees the closed socket and ends.
+func evictOldest(flows map[netip.AddrPort]*udpHostFlow) {
+	var oldKey netip.AddrPort
+	var old *udpHostFlow
+	for k, f := range flows {
+		if old == nil || f.last.Before(old.last) {
+			oldKey, old = k, f
+		}
+	}
+	if old != nil {
+		delete(flows, oldKey)
+		// Close waits for the reply goroutine's read to let go of the
+		// socket: not on the port's receive loop.
+		go old.conn.Close()
+	}
+}
+
+// relayUDPReplies sends the pod's replies on flow f back to its client,
+// until the flow is idle for udpIdle or evicted.
+func (h *HostPorts) relayUDPReplies(l *net.UDPConn, from netip.AddrPort, f *udpHostFlow, mu *sync.Mutex, flows map[netip.AddrPort]*udpHostFlow) {
+	rb := make([]byte, 65535)
+	for {
+		f.conn.SetReadDeadline(time.Now().Add(udpIdle))
+		n, err := f.conn.Read(rb)
+		if err != nil {
+			mu.Lock()
+			idle := time.Since(f.last) >= udpIdle
+			if idle || !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
+				if flows[from] == f { // not evicted and replaced
+					delete(flows, from)
+				}
+				mu.Unlock()
+				f.conn.Close()
+				return
+			}
+			mu.Unlock()
+			continue
+		}
+		_, _ = l.WriteToUDPAddrPort(rb[:n], from)
 	}
 }
 

@@ -31,6 +31,8 @@ type nat struct {
 	cfg   Config
 	stack *stack.Stack
 	local *localAddrs
+	// table bounds what each pod holds (natlimits.go).
+	table *natTable
 
 	mu     sync.Mutex
 	closed bool
@@ -44,6 +46,9 @@ const (
 	udpIdle = 90 * time.Second
 	// dnsIdle is shorter: a DNS flow is one query and its answer.
 	dnsIdle = 10 * time.Second
+	// forwarderSlack is room in the TCP forwarder for SYNs being
+	// refused (each is in flight for the microseconds its reset takes).
+	forwarderSlack = 256
 )
 
 func newNAT(fd int, mac net.HardwareAddr, cfg Config) (*nat, error) {
@@ -66,7 +71,25 @@ func newNAT(fd int, mac net.HardwareAddr, cfg Config) (*nat, error) {
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
 	})
-	n := &nat{cfg: cfg, stack: s, local: &localAddrs{}, conns: map[io.Closer]struct{}{}}
+	n := &nat{cfg: cfg, stack: s, local: &localAddrs{}, table: newNATTable(cfg.Limits), conns: map[io.Closer]struct{}{}}
+	sack := tcpip.TCPSACKEnabled(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv)
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd)
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
+
+	// Handlers before the NIC: it delivers packets from the start.
+	// The forwarder drops SYNs beyond maxInFlight, whoever sends them;
+	// the table's pending caps (per pod and global, below this) answer
+	// them with a reset first, so that one pod's unanswered dials cannot
+	// fill it.
+	tcpFwd := tcp.NewForwarder(s, 0, 2*n.table.lim.PendingTCP+forwarderSlack, n.forwardTCP)
+	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcpFwd.HandlePacket)
+	udpFwd := udp.NewForwarder(s, n.forwardUDP)
+	s.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
 	if terr := s.CreateNIC(nicID, ep); terr != nil {
 		return nil, errors.New(terr.String())
 	}
@@ -85,19 +108,6 @@ func newNAT(fd int, mac net.HardwareAddr, cfg Config) (*nat, error) {
 		{Destination: subnet(cfg.Subnet), Gateway: tcpip.AddrFrom4(natLinkAddr.Addr().As4()), NIC: nicID},
 		{Destination: subnet(natLinkAddr.Masked()), NIC: nicID},
 	})
-	sack := tcpip.TCPSACKEnabled(true)
-	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
-	s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv)
-	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
-	s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd)
-	moderate := tcpip.TCPModerateReceiveBufferOption(true)
-	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
-
-	tcpFwd := tcp.NewForwarder(s, 0, 4096, n.forwardTCP)
-	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcpFwd.HandlePacket)
-	udpFwd := udp.NewForwarder(s, n.forwardUDP)
-	s.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
 	return n, nil
 }
 
@@ -194,9 +204,18 @@ func (n *nat) forwardTCP(r *tcp.ForwarderRequest) {
 		r.Complete(true)
 		return
 	}
+	src := addrPort(id.RemoteAddress, 0).Addr()
+	use := n.table.admitTCP(src)
+	if use == nil {
+		r.Complete(true) // the pod is at a cap: refused like a closed port
+		return
+	}
+	var held io.Closer
+	defer func() { n.table.endTCP(src, use, held) }()
 	// Dial first: if the host cannot connect, the pod sees the refusal
 	// (a reset) rather than an accepted connection that dies at once.
 	host, err := net.DialTimeout("tcp4", dst.String(), 30*time.Second)
+	n.table.dialed(src, use)
 	if err != nil {
 		r.Complete(true)
 		return
@@ -211,6 +230,14 @@ func (n *nat) forwardTCP(r *tcp.ForwarderRequest) {
 	r.Complete(false)
 	ep.SocketOptions().SetKeepAlive(true)
 	pod := gonet.NewTCPConn(&wq, ep)
+	// Both ends: were only the pod's closed, splice would go on waiting
+	// for the host's side of an idle connection.
+	both := &closePair{pod, host}
+	if !n.table.holdTCP(src, use, both) {
+		both.Close()
+		return
+	}
+	held = both
 	if !n.track(pod, host) {
 		return
 	}
@@ -227,18 +254,31 @@ func (n *nat) forwardUDP(r *udp.ForwarderRequest) bool {
 	if !ok {
 		return false
 	}
+	// The slot first: it may evict another flow, whose socket is closed
+	// before this one's is made, so the NAT's descriptors stay within
+	// the caps.
+	flow := n.table.admitUDP(addrPort(id.RemoteAddress, 0).Addr())
+	if flow == nil {
+		return false
+	}
 	host, err := net.Dial("udp4", dst.String())
 	if err != nil {
+		n.table.endUDP(flow)
 		return false
 	}
 	var wq waiter.Queue
 	ep, terr := r.CreateEndpoint(&wq)
 	if terr != nil {
 		host.Close()
+		n.table.endUDP(flow)
 		return false
 	}
 	pod := gonet.NewUDPConn(&wq, ep)
+	if !flow.attach(pod, host) {
+		return true // evicted already
+	}
 	if !n.track(pod, host) {
+		n.table.endUDP(flow)
 		return true
 	}
 	idle := udpIdle
@@ -247,18 +287,15 @@ func (n *nat) forwardUDP(r *udp.ForwarderRequest) bool {
 	}
 	go func() {
 		defer n.untrack(pod, host)
-		relayUDP(pod, host, idle)
+		defer n.table.endUDP(flow)
+		relayUDP(flow, pod, host, idle)
 	}()
 	return true
 }
 
 // relayUDP copies datagrams both ways until the flow has been idle for
-// idle.
-func relayUDP(pod *gonet.UDPConn, host net.Conn, idle time.Duration) {
-	var last sync.Mutex
-	lastSeen := time.Now()
-	touch := func() { last.Lock(); lastSeen = time.Now(); last.Unlock() }
-	seen := func() time.Time { last.Lock(); defer last.Unlock(); return lastSeen }
+// idle, or was evicted (its sockets closed).
+func relayUDP(flow *udpFlow, pod *gonet.UDPConn, host net.Conn, idle time.Duration) {
 	copyDatagrams := func(dst, src interface {
 		Read([]byte) (int, error)
 		Write([]byte) (int, error)
@@ -270,12 +307,12 @@ func relayUDP(pod *gonet.UDPConn, host net.Conn, idle time.Duration) {
 			k, err := src.Read(buf)
 			if err != nil {
 				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() && time.Since(seen()) < idle {
+				if errors.As(err, &ne) && ne.Timeout() && flow.idleFor() < idle {
 					continue // the other direction is still busy
 				}
 				return
 			}
-			touch()
+			flow.touch()
 			if _, err := dst.Write(buf[:k]); err != nil {
 				return
 			}
@@ -289,6 +326,11 @@ func relayUDP(pod *gonet.UDPConn, host net.Conn, idle time.Duration) {
 	host.Close()
 	<-done
 }
+
+// closePair closes two connections.
+type closePair struct{ a, b io.Closer }
+
+func (p *closePair) Close() error { return errors.Join(p.a.Close(), p.b.Close()) }
 
 // track registers a connection pair so close can end it; it reports false
 // (and closes both) once the NAT is closed.

@@ -71,6 +71,10 @@ type Config struct {
 	// the private ranges here keeps untrusted pods off it. DNS relayed to
 	// the configured resolvers is not affected.
 	EgressDeny []netip.Prefix
+	// Limits bound the connections and flows each pod, and all pods
+	// together, hold in the NAT (zero fields: the defaults, see
+	// NATLimits).
+	Limits NATLimits
 }
 
 // Network is the user's pod network: the infra namespace with its bridge
@@ -99,6 +103,7 @@ func Open(infraPath string, cfg Config) (n *Network, err error) {
 	if cfg.MTU == 0 {
 		cfg.MTU = DefaultMTU
 	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.Subnet.Overlaps(natLinkAddr) {
 		return nil, fmt.Errorf("pod network %s overlaps podbox's gateway link %s", cfg.Subnet, natLinkAddr.Masked())
 	}
@@ -337,6 +342,16 @@ func (n *Network) RemovePod(hostIf string) error {
 		return err
 	}
 	return n.nl.LinkDel(l)
+}
+
+// ForgetPod ends the NAT connections and flows of the pod at ip, which is
+// gone: they would otherwise count against whichever pod gets the address
+// next, and hold host sockets until they time out (hours for an idle TCP
+// connection).
+func (n *Network) ForgetPod(ip netip.Addr) {
+	if n.nat != nil {
+		n.nat.table.forget(ip)
+	}
 }
 
 // Close stops the NAT and releases the infra namespace.

@@ -84,6 +84,31 @@ type networkFile struct {
 	// EgressDeny are networks (CIDR, e.g. "192.168.0.0/16") pods may not
 	// reach; none by default, so pods reach the LAN as on a cluster.
 	EgressDeny []string `json:"egressDeny,omitempty"`
+	// NAT bounds the connections and flows pods hold in the NAT (each
+	// holds a file descriptor of the supervisor); omitted or 0 fields
+	// take the defaults of netstack.NATLimits.
+	NAT natLimitsFile `json:"nat,omitempty"`
+}
+
+// natLimitsFile is the nat section of NetworkConfigFile.
+type natLimitsFile struct {
+	PodTCPConnections int `json:"podTCPConnections,omitempty"` // default 1024
+	PodUDPFlows       int `json:"podUDPFlows,omitempty"`       // default 512
+	PodPendingTCP     int `json:"podPendingTCP,omitempty"`     // default 128
+	TCPConnections    int `json:"tcpConnections,omitempty"`    // default RLIMIT_NOFILE/4, at most 4096
+	UDPFlows          int `json:"udpFlows,omitempty"`          // default RLIMIT_NOFILE/4, at most 4096
+	PendingTCP        int `json:"pendingTCP,omitempty"`        // default 1024
+}
+
+func (f natLimitsFile) limits(path string) (netstack.NATLimits, error) {
+	for name, v := range map[string]int{"podTCPConnections": f.PodTCPConnections, "podUDPFlows": f.PodUDPFlows,
+		"podPendingTCP": f.PodPendingTCP, "tcpConnections": f.TCPConnections, "udpFlows": f.UDPFlows, "pendingTCP": f.PendingTCP} {
+		if v < 0 {
+			return netstack.NATLimits{}, fmt.Errorf("%s: nat.%s: %d is negative (omit it or use 0 for the default)", path, name, v)
+		}
+	}
+	return netstack.NATLimits{PodTCP: f.PodTCPConnections, PodUDP: f.PodUDPFlows, PodPendingTCP: f.PodPendingTCP,
+		TCP: f.TCPConnections, UDP: f.UDPFlows, PendingTCP: f.PendingTCP}, nil
 }
 
 // EnvHostGateway, set to "true", turns the host gateway on without a
@@ -123,6 +148,9 @@ func loadNetworkConfig() (netstack.Config, error) {
 			return cfg, fmt.Errorf("%s: egressDeny[%d]: %q is not an IPv4 network in CIDR form (e.g. \"192.168.0.0/16\")", path, i, d)
 		}
 		cfg.EgressDeny = append(cfg.EgressDeny, p.Masked())
+	}
+	if cfg.Limits, err = f.NAT.limits(path); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }
@@ -400,6 +428,12 @@ func (r *runner) removeNetwork() error {
 		}
 		if pn.net != nil {
 			errs = append(errs, pn.net.RemovePod(netstack.VethName(r.rec.SandboxID)))
+			r.mu.Lock()
+			ip, err := netip.ParseAddr(r.rec.PodIP)
+			r.mu.Unlock()
+			if err == nil {
+				pn.net.ForgetPod(ip) // its NAT flows go with its veth
+			}
 		}
 	}
 	errs = append(errs, netstack.RemovePinned(r.netnsPath()))
