@@ -82,6 +82,13 @@ func ContainerSpec(p Pod, name, image string, proc Process, rootfs string, mount
 	s.Process.Capabilities = capabilities(proc.Security, proc.UID)
 	s.Process.NoNewPrivileges = proc.Security.NoNewPrivileges
 	s.Mounts = append(s.Mounts, cgroupMount())
+	// A cgroup namespace of its own, rooted at the container's in-sandbox
+	// cgroup, as containerd gives each container on cgroup v2: with the
+	// sentry's nsdelegate, the namespace's root files (pids.max) cannot be
+	// written from inside, even through a cgroup2 mount made in a nested
+	// user namespace, so the container cannot lift its process cap
+	// (SetPidsLimit).
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	s.Mounts = append(s.Mounts, p.Mounts...)
 	s.Mounts = append(s.Mounts, mounts...)
 	s.Annotations[annContainerType] = "container"
