@@ -396,6 +396,9 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	} else {
 		err = r.runWithLogs(c.Name, restart, live, bundle)
 	}
+	if err == nil {
+		err = r.capPids(live.id)
+	}
 	if err != nil {
 		_ = r.runsc.Delete(context.Background(), live.id)
 		return err
