@@ -32,7 +32,7 @@ type Cgroups struct {
 
 // Host tasks a sandbox may have, for pids.max of its pod cgroup: the
 // sentry's own bound is the in-sandbox pids.max of each container
-// (SetPidsLimit); this is the kernel's backstop behind it, never reached
+// (PrepareContainerCgroup); this is the kernel's backstop behind it, never reached
 // first by a pod within its limit. Each address space in the pod is a stub
 // process on the host with a thread or two (2.1 host tasks per pod task,
 // measured with 2,000 sleeping processes), more for busy multi-threaded

@@ -1,9 +1,14 @@
 package sandbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // The pod's process cap.
@@ -25,8 +30,8 @@ import (
 // exec'd processes join that cgroup too. The mount is read-only in the
 // container and mounting another cgroup2 needs CAP_SYS_ADMIN, which podbox
 // refuses (pod.validateContainerSecurity), so a container cannot lift its own
-// limit. podbox writes pids.max through the sandbox's control socket (the
-// Cgroups.WriteControlFiles call), the only way in from outside.
+// limit. podbox creates the container's cgroup with its pids.max before the
+// container starts (PrepareContainerCgroup).
 
 // DefaultPodPidsLimit is the default limit on the tasks (processes and
 // threads, as pids.max counts them) of each container of a pod, the pod
@@ -46,16 +51,6 @@ type cgroupFile struct {
 	Controller string `json:"controller"`
 	Path       string `json:"path"`
 	Name       string `json:"name"`
-}
-
-// cgroupsWriteArgs mirrors control.CgroupsWriteArgs.
-type cgroupsWriteArgs struct {
-	Args []cgroupWrite `json:"args"`
-}
-
-type cgroupWrite struct {
-	File  cgroupFile `json:"file"`
-	Value string     `json:"value"`
 }
 
 // cgroupsReadArgs mirrors control.CgroupsReadArgs.
@@ -79,24 +74,38 @@ type cgroupsResults struct {
 // (runsc/boot/vfs.go, setupContainerCgroup2).
 func containerCgroup(containerID string) string { return "/" + containerID }
 
-// SetPidsLimit sets pids.max of container containerID's in-sandbox cgroup in
-// sandbox sandboxID. A limit below the container's current number of tasks
-// kills nothing; further forks fail until it is back under the limit.
-func (r *Runsc) SetPidsLimit(sandboxID, containerID string, limit int) error {
-	c, err := r.control(sandboxID)
+// PrepareContainerCgroup creates container containerID's in-sandbox cgroup
+// in sandbox sandboxID with pids.max = limit, before `runsc run` starts the
+// container: the sentry then starts it in that cgroup (it tolerates an
+// existing one), so the cap holds from the container's first instruction. It
+// runs `/pause pids-max` in the pause container, the only writer there is:
+// the Cgroups.WriteControlFiles control call fails on pids.max under the
+// sentry's nsdelegate at this gVisor version (it dereferences a nil file).
+// The helper gets CAP_SYS_ADMIN, for itself only, to mount cgroup2 in a mount
+// namespace of its own.
+func (r *Runsc) PrepareContainerCgroup(ctx context.Context, sandboxID, containerID string, limit int) error {
+	caps := []string{"CAP_SYS_ADMIN"}
+	p := &specs.Process{
+		Args:            []string{pauseBinary, "pids-max", containerID, strconv.Itoa(limit)},
+		Cwd:             "/",
+		Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		NoNewPrivileges: true,
+	}
+	out, err := os.CreateTemp("", "podbox-pids-*")
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	args := cgroupsWriteArgs{Args: []cgroupWrite{{
-		File:  cgroupFile{Controller: "pids", Path: containerCgroup(containerID), Name: "pids.max"},
-		Value: strconv.Itoa(limit),
-	}}}
-	var out cgroupsResults
-	if err := c.Call("Cgroups.WriteControlFiles", &args, &out); err != nil {
+	defer os.Remove(out.Name())
+	defer out.Close()
+	code, err := r.Exec(ctx, sandboxID, sandboxID, p, Stdio{Stdout: out, Stderr: out})
+	if err != nil {
 		return fmt.Errorf("set pids.max of container %s: %w", containerID, err)
 	}
-	return resultErr(out, "set pids.max of container "+containerID)
+	if code != 0 {
+		msg, _ := os.ReadFile(out.Name())
+		return fmt.Errorf("set pids.max of container %s: exit status %d: %s", containerID, code, strings.TrimSpace(string(msg)))
+	}
+	return nil
 }
 
 // ReadCgroupFile reads a control file of the in-sandbox cgroup of container

@@ -35,19 +35,17 @@ func (r *runner) sandboxResources() (sandbox.SandboxResources, error) {
 
 // podTasks is how many tasks the pod's containers may hold in all: its
 // process cap for each container (the cap is per in-sandbox cgroup, one per
-// container, see sandbox.SetPidsLimit) plus the pause.
+// container, see sandbox.PrepareContainerCgroup) plus the pause.
 func podTasks(p *corev1.Pod) int {
 	return pod.PidsLimit(&p.ObjectMeta)*(len(p.Spec.InitContainers)+len(p.Spec.Containers)) + 1
 }
 
-// capPids applies the pod's process cap to a container instance that has
-// just started. runsc creates the container's in-sandbox cgroup as it
-// starts it, so this runs right after `runsc run` returns: tasks the
-// container creates before that (its first milliseconds) count towards the
-// cap, and if they exceed it no fork succeeds until enough have exited.
+// capPids prepares the in-sandbox cgroup of a container instance about to
+// start, with the pod's process cap as its pids.max: the container is born
+// capped (sandbox.PrepareContainerCgroup).
 func (r *runner) capPids(id string) error {
 	limit := pod.PidsLimit(&r.rec.Pod.ObjectMeta)
-	if err := r.runsc.SetPidsLimit(r.rec.SandboxID, id, limit); err != nil {
+	if err := r.runsc.PrepareContainerCgroup(r.ctx, r.rec.SandboxID, id, limit); err != nil {
 		return fmt.Errorf("apply the pod's process cap (%d tasks, annotation %s): %w", limit, pod.PidsLimitAnnotation, err)
 	}
 	return nil

@@ -391,13 +391,13 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	if err := sandbox.WriteBundle(bundle, spec); err != nil {
 		return err
 	}
+	if err := r.capPids(live.id); err != nil {
+		return err
+	}
 	if c.TTY {
 		err = r.runWithTerminal(c.Name, restart, live, bundle)
 	} else {
 		err = r.runWithLogs(c.Name, restart, live, bundle)
-	}
-	if err == nil {
-		err = r.capPids(live.id)
 	}
 	if err != nil {
 		_ = r.runsc.Delete(context.Background(), live.id)
