@@ -84,13 +84,7 @@ func containerCgroup(containerID string) string { return "/" + containerID }
 // The helper gets CAP_SYS_ADMIN, for itself only, to mount cgroup2 in a mount
 // namespace of its own.
 func (r *Runsc) PrepareContainerCgroup(ctx context.Context, sandboxID, containerID string, limit int) error {
-	caps := []string{"CAP_SYS_ADMIN"}
-	p := &specs.Process{
-		Args:            []string{pauseBinary, "pids-max", containerID, strconv.Itoa(limit)},
-		Cwd:             "/",
-		Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
-		NoNewPrivileges: true,
-	}
+	p := pidsHelper(containerID, limit)
 	out, err := os.CreateTemp("", "podbox-pids-*")
 	if err != nil {
 		return err
@@ -106,6 +100,19 @@ func (r *Runsc) PrepareContainerCgroup(ctx context.Context, sandboxID, container
 		return fmt.Errorf("set pids.max of container %s: exit status %d: %s", containerID, code, strings.TrimSpace(string(msg)))
 	}
 	return nil
+}
+
+// pidsHelper is the process PrepareContainerCgroup runs in the pause
+// container: podbox-pause as root with CAP_SYS_ADMIN alone (to mount cgroup2
+// in a mount namespace of its own), no_new_privs set.
+func pidsHelper(containerID string, limit int) *specs.Process {
+	caps := []string{"CAP_SYS_ADMIN"}
+	return &specs.Process{
+		Args:            []string{pauseBinary, "pids-max", containerID, strconv.Itoa(limit)},
+		Cwd:             "/",
+		Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		NoNewPrivileges: true,
+	}
 }
 
 // ReadCgroupFile reads a control file of the in-sandbox cgroup of container

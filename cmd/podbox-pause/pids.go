@@ -23,8 +23,8 @@ import (
 // for writing cgroup files cannot do it: at this gVisor version it
 // dereferences a nil file description for pids.max under nsdelegate.
 func pidsMax(cgroup, limit string) error {
-	if cgroup == "" || strings.ContainsAny(cgroup, "/.") {
-		return fmt.Errorf("bad cgroup name %q", cgroup)
+	if err := checkCgroupName(cgroup); err != nil {
+		return err
 	}
 	// Namespaces belong to the thread; the rest runs on the same one.
 	runtime.LockOSThread()
@@ -43,4 +43,14 @@ func pidsMax(cgroup, limit string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "pids.max"), []byte(limit), 0o644)
+}
+
+// checkCgroupName accepts a container ID as runsc does (letters, digits,
+// '-', '_', '+', '.'), so that the helper cannot be pointed outside the
+// cgroup file system's top level.
+func checkCgroupName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+.") != "" {
+		return fmt.Errorf("bad cgroup name %q", name)
+	}
+	return nil
 }
