@@ -208,4 +208,29 @@ spec:
 		e.run(t, nil, "delete", "pod", "pids-admin", "--now")
 		t.Errorf("apply with SYS_ADMIN: exit %d, stderr %q; want it refused with %q", r.code, r.stderr, want)
 	}
+
+	// add: [ALL] runs, with every capability but SYS_ADMIN, and says so.
+	r = e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: pids-all
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: %s
+    command: ["grep", "CapBnd", "/proc/self/status"]
+    securityContext: {capabilities: {add: [ALL]}}
+`, busyboxRef))
+	defer e.run(t, nil, "delete", "pod", "pids-all", "--now")
+	if want := "Warning: spec.containers[0].securityContext.capabilities.add[0]: ALL grants every capability except SYS_ADMIN"; r.code != 0 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("apply with ALL: exit %d, stderr %q; want it accepted with %q", r.code, r.stderr, want)
+	}
+	e.waitFor(t, "pids-all", 60*time.Second, "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+	line := strings.TrimSpace(e.ok(t, "logs", "pids-all"))
+	bnd, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "CapBnd:")), 16, 64)
+	const sysAdmin, sysPtrace = 21, 19
+	if err != nil || bnd&(1<<sysAdmin) != 0 || bnd&(1<<sysPtrace) == 0 {
+		t.Errorf("bounding set with add ALL: %q (%v); want SYS_PTRACE and not SYS_ADMIN", line, err)
+	}
 }

@@ -46,7 +46,12 @@ func Capabilities(add, drop []string) []string {
 	}
 	if slices.ContainsFunc(add, isAll) {
 		for _, c := range linux.AllCapabilities() {
-			set[c.String()] = true
+			// gVisor names capabilities only up to CAP_AUDIT_READ
+			// (PERFMON, BPF and CHECKPOINT_RESTORE are "UNKNOWN", which
+			// runsc refuses: "getting root credentials").
+			if name := c.String(); strings.HasPrefix(name, capPrefix) {
+				set[name] = true
+			}
 		}
 	}
 	if slices.ContainsFunc(drop, isAll) {
