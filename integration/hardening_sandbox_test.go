@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,14 +67,61 @@ func containerCgroup(t *testing.T, e *env, p *corev1.Pod, container, file string
 // pod's cap (podbox.dev/pids-limit, low to keep the test short: the default
 // 1,024 is checked on the bystander pod). The host bound: each task in a pod
 // costs about 2.1 host processes (systrap's stub per address space, measured
-// at 2,000 sleeping processes), rounded up to 3, plus 100 for the sandbox's
-// own processes (sentry, gofers) and what parallel tests start meanwhile.
-// Before the cap, the flood added about 2,000 host processes.
+// at 2,000 sleeping processes), rounded up to 3, plus 20 for the sandbox's
+// own processes (sentry, gofers) in the pod's process tree, and 300 more for
+// the user-wide count, which also sees the pods parallel tests start
+// meanwhile. Before the cap, the flood added about 2,000 host processes.
 const (
 	floodForks     = 1000
 	floodCap       = 100
-	floodHostBound = 3*floodCap + 100
+	floodPodBound  = 3*floodCap + 20
+	floodHostBound = floodPodBound + 300
 )
+
+// processTree counts the host processes in the tree rooted at pid.
+func processTree(pid int) int {
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 1 {
+			parent[p] = atoi(f[1])
+		}
+	}
+	n := 0
+	for p := range parent {
+		for q := p; q > 1; q = parent[q] {
+			if q == pid {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// sandboxPid is the host pid of a pod's sandbox (the sentry).
+func sandboxPid(t *testing.T, e *env, p *corev1.Pod) int {
+	t.Helper()
+	r := &sandbox.Runsc{Path: filepath.Join(e.bin, "runsc"), Root: filepath.Join(e.runtime, "podbox", "runsc")}
+	states, err := r.States(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := states[strings.ReplaceAll(string(p.UID), "-", "")[:16]]
+	if !ok || st.Pid == 0 {
+		t.Fatalf("no sandbox process for pod %s: %v", p.Name, states)
+	}
+	return st.Pid
+}
 
 // TestForkFloodCapped: a container forking floodForks background sleeps
 // gets "can't fork" (EAGAIN) past the pod's process cap, the user's host
@@ -126,14 +174,19 @@ spec:
 		return "the flood did not end"
 	})
 	rise := hostProcesses() - before
-	t.Logf("host processes rose by %d (bound %d); log tail: %q", rise, floodHostBound, logs[max(0, len(logs)-200):])
+	p := e.getPod(t, "flood")
+	tree := processTree(sandboxPid(t, e, p))
+	t.Logf("host processes: the pod's sandbox has %d (bound %d), the user's rose by %d (bound %d); log tail: %q",
+		tree, floodPodBound, rise, floodHostBound, logs[max(0, len(logs)-200):])
 	if !strings.Contains(logs, "can't fork") || strings.Contains(logs, "flood-exit 0") {
 		t.Errorf("forks past the cap of %d did not fail in the pod; logs:\n%s", floodCap, logs)
+	}
+	if tree >= floodPodBound {
+		t.Errorf("the pod's sandbox has %d host processes, want fewer than %d", tree, floodPodBound)
 	}
 	if rise >= floodHostBound {
 		t.Errorf("the user's host processes rose by %d, want fewer than %d", rise, floodHostBound)
 	}
-	p := e.getPod(t, "flood")
 	if got := containerCgroup(t, e, p, "flood", "pids.max"); got != strconv.Itoa(floodCap) {
 		t.Errorf("pids.max of the flooding container = %q, want %d", got, floodCap)
 	}
