@@ -110,3 +110,69 @@ func mustDecodeOne(t *testing.T, manifest string) *corev1.Pod {
 	}
 	return pods[0]
 }
+
+// TestSysAdminRefused: capabilities.add SYS_ADMIN is refused with the field
+// path named, as privileged is; add ALL is accepted with a warning saying
+// SYS_ADMIN is withheld.
+func TestSysAdminRefused(t *testing.T) {
+	p := mustDecodeOne(t, `apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec:
+  initContainers:
+  - name: i
+    image: x
+    securityContext: {capabilities: {add: [NET_ADMIN, sys_admin]}}
+  containers:
+  - name: c
+    image: x
+    securityContext: {capabilities: {add: [SYS_ADMIN]}}
+`)
+	SetDefaults(p)
+	err := Validate(p)
+	for _, want := range []string{
+		"spec.initContainers[0].securityContext.capabilities.add[1]: Forbidden: adding SYS_ADMIN is not allowed: it would let the container remount the sandbox's cgroups",
+		"spec.containers[0].securityContext.capabilities.add[0]: Forbidden: adding SYS_ADMIN is not allowed",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nwant it to contain %s", err, want)
+		}
+	}
+	all := mustDecodeOne(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - {name: c, image: x, securityContext: {capabilities: {add: [NET_ADMIN, ALL], drop: [SYS_ADMIN]}}}\n")
+	SetDefaults(all)
+	if err := Validate(all); err != nil {
+		t.Errorf("add ALL (and drop SYS_ADMIN) must be accepted: %v", err)
+	}
+	w := Warnings(all)
+	if len(w) != 1 || w[0] != "spec.containers[0].securityContext.capabilities.add[1]: ALL grants every capability except SYS_ADMIN: podbox withholds it so that no container can lift the sandbox's limits" {
+		t.Errorf("warnings %q, want one about add[1] ALL", w)
+	}
+}
+
+// TestPidsLimitAnnotation: the process cap defaults to
+// sandbox.DefaultPodPidsLimit; the annotation sets it, and a bad value is
+// refused at apply time with the annotation named.
+func TestPidsLimitAnnotation(t *testing.T) {
+	pod := func(ann string) *corev1.Pod {
+		p := mustDecodeOne(t, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n"+ann+"spec:\n  containers: [{name: c, image: x}]\n")
+		SetDefaults(p)
+		return p
+	}
+	if p := pod(""); Validate(p) != nil || PidsLimit(&p.ObjectMeta) != 1024 {
+		t.Errorf("default: limit %d, %v; want 1024", PidsLimit(&p.ObjectMeta), Validate(p))
+	}
+	if p := pod("  annotations: {podbox.dev/pids-limit: \"4096\"}\n"); Validate(p) != nil || PidsLimit(&p.ObjectMeta) != 4096 {
+		t.Errorf("annotation 4096: limit %d, %v", PidsLimit(&p.ObjectMeta), Validate(p))
+	}
+	for _, bad := range []string{`"0"`, `"-1"`, `"lots"`, `"65537"`, `""`} {
+		p := pod("  annotations: {podbox.dev/pids-limit: " + bad + "}\n")
+		err := Validate(p)
+		want := "metadata.annotations[podbox.dev/pids-limit]: Invalid value"
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "must be a whole number of tasks") {
+			t.Errorf("annotation %s: %v, want %q", bad, err, want)
+		}
+		if PidsLimit(&p.ObjectMeta) != 1024 {
+			t.Errorf("annotation %s: limit %d, want the default", bad, PidsLimit(&p.ObjectMeta))
+		}
+	}
+}

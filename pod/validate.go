@@ -36,6 +36,7 @@ const sandboxDefeated = "podbox runs every pod in a gVisor sandbox and this sett
 func Validate(p *corev1.Pod) error {
 	errs := objects.ValidateMeta(&p.ObjectMeta, field.NewPath("metadata"))
 	errs = append(errs, validateSpec(&p.Spec, field.NewPath("spec"))...)
+	errs = append(errs, validatePidsLimit(&p.ObjectMeta, field.NewPath("metadata"))...)
 	if len(errs) == 0 {
 		return nil
 	}

@@ -1,12 +1,62 @@
 package pod
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"podbox.dev/podbox/sandbox"
 )
+
+// PidsLimitAnnotation sets a pod's process cap: the most tasks (processes
+// and threads) each of its containers may hold, sandbox.DefaultPodPidsLimit
+// without it. It plays the kubelet's --pod-max-pids (podPidsLimit), which on
+// a cluster is the node administrator's; with podbox the user writes both the
+// manifest and the configuration, and the untrusted party (the image) cannot
+// change the manifest, so the knob is per pod and there is no daemon-wide one.
+const PidsLimitAnnotation = "podbox.dev/pids-limit"
+
+// PidsLimit is the pod's process cap per container: its PidsLimitAnnotation,
+// or sandbox.DefaultPodPidsLimit (also for a value Validate would refuse).
+func PidsLimit(meta *metav1.ObjectMeta) int {
+	if n, err := parsePidsLimit(meta.Annotations[PidsLimitAnnotation]); err == nil && n > 0 {
+		return n
+	}
+	return sandbox.DefaultPodPidsLimit
+}
+
+// parsePidsLimit reads the annotation's value; "" is 0 (not set).
+func parsePidsLimit(v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 || n > sandbox.MaxPodPidsLimit {
+		return 0, fmt.Errorf("must be a whole number of tasks from 1 to %d (the sentry's own ceiling); the default is %d", sandbox.MaxPodPidsLimit, sandbox.DefaultPodPidsLimit)
+	}
+	return n, nil
+}
+
+// validatePidsLimit checks the process cap annotation.
+func validatePidsLimit(meta *metav1.ObjectMeta, path *field.Path) field.ErrorList {
+	v, ok := meta.Annotations[PidsLimitAnnotation]
+	if !ok {
+		return nil
+	}
+	if _, err := parsePidsLimit(v); err != nil || v == "" {
+		msg := "must be a whole number of tasks"
+		if err != nil {
+			msg = err.Error()
+		}
+		return field.ErrorList{field.Invalid(path.Child("annotations").Key(PidsLimitAnnotation), v, msg)}
+	}
+	return nil
+}
 
 // RuntimeClassGVisor is the one runtime class podbox runs: gVisor, the name
 // clusters give gVisor's RuntimeClass.
@@ -38,6 +88,11 @@ func validatePodSecurity(s *corev1.PodSpec, path *field.Path) field.ErrorList {
 	return errs
 }
 
+// sysAdminRefused explains why capabilities.add may not name SYS_ADMIN, as
+// privileged is refused: inside the sandbox it would let the container mount
+// the sentry's cgroup file system and lift its own limits.
+const sysAdminRefused = "adding SYS_ADMIN is not allowed: it would let the container remount the sandbox's cgroups and lift its own process and memory limits; " + sandboxDefeated
+
 // validateContainerSecurity checks capability names (a cluster's runtime
 // would only fail at container creation) and what the API server checks of
 // the combination of fields.
@@ -54,6 +109,8 @@ func validateContainerSecurity(sc *corev1.SecurityContext, path *field.Path) fie
 			for i, c := range l.caps {
 				if err := sandbox.CheckCapability(string(c)); err != nil {
 					errs = append(errs, field.Invalid(path.Child("capabilities", l.name).Index(i), string(c), err.Error()))
+				} else if l.name == "add" && strings.EqualFold(string(c), sandbox.WithheldCapability) {
+					errs = append(errs, field.Forbidden(path.Child("capabilities", l.name).Index(i), sysAdminRefused))
 				}
 			}
 		}

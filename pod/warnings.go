@@ -1,6 +1,8 @@
 package pod
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -30,5 +32,29 @@ func Warnings(p *corev1.Pod) []string {
 	warn(s.PriorityClassName != "", "priorityClassName")
 	warn(s.SchedulerName != "" && s.SchedulerName != DefaultSchedulerName, "schedulerName")
 	warn(s.NodeName != "", "nodeName")
+	return append(out, allCapsWarnings(s, path)...)
+}
+
+// allCapsWarnings says, for each `capabilities.add: [ALL]`, that ALL means
+// every capability but SYS_ADMIN here (sandbox.WithheldCapability): the
+// manifest still runs, with one capability fewer than it asked for.
+func allCapsWarnings(s *corev1.PodSpec, path *field.Path) []string {
+	var out []string
+	for _, l := range []struct {
+		name string
+		cs   []corev1.Container
+	}{{"initContainers", s.InitContainers}, {"containers", s.Containers}} {
+		for i, c := range l.cs {
+			if c.SecurityContext == nil || c.SecurityContext.Capabilities == nil {
+				continue
+			}
+			for j, a := range c.SecurityContext.Capabilities.Add {
+				if strings.EqualFold(string(a), "ALL") {
+					p := path.Child(l.name).Index(i).Child("securityContext", "capabilities", "add").Index(j)
+					out = append(out, p.String()+": ALL grants every capability except SYS_ADMIN: podbox withholds it so that no container can lift the sandbox's limits")
+				}
+			}
+		}
+	}
 	return out
 }

@@ -24,6 +24,29 @@ type Cgroups struct {
 	// (cgroup v2 lets only leaves hold processes once controllers are
 	// enabled for children).
 	Dir string
+	// Pids is whether the pids controller is delegated too: each pod's
+	// cgroup then also has pids.max (HostPidsMax), a kernel bound on the
+	// host tasks of its sandbox.
+	Pids bool
+}
+
+// Host tasks a sandbox may have, for pids.max of its pod cgroup: the
+// sentry's own bound is the in-sandbox pids.max of each container
+// (PrepareContainerCgroup); this is the kernel's backstop behind it, never reached
+// first by a pod within its limit. Each address space in the pod is a stub
+// process on the host with a thread or two (2.1 host tasks per pod task,
+// measured with 2,000 sleeping processes), more for busy multi-threaded
+// processes (systrap adds up to a thread per CPU to a stub); the sentry,
+// its gofers and the pause add a fixed set of threads.
+const (
+	hostTasksPerPodTask = 4
+	hostTasksPerSandbox = 512
+)
+
+// HostPidsMax is pids.max for the cgroup of a sandbox whose containers may
+// hold podTasks tasks in all (the sum of their in-sandbox limits).
+func HostPidsMax(podTasks int) int {
+	return hostTasksPerPodTask*podTasks + hostTasksPerSandbox
 }
 
 // DetectCgroups finds a delegated cgroup v2 subtree for this process: a
@@ -64,7 +87,7 @@ func DetectCgroups(mount, procSelfCgroup string) (*Cgroups, error) {
 			return nil, fmt.Errorf("cgroup %s is not delegated to this user (%s not writable)", rel, f)
 		}
 	}
-	return &Cgroups{Dir: dir}, nil
+	return &Cgroups{Dir: dir, Pids: contains(have, "pids")}, nil
 }
 
 func contains(list []string, s string) bool {
@@ -86,17 +109,22 @@ func (c *Cgroups) Init() error {
 	if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte("0"), 0o644); err != nil {
 		return fmt.Errorf("move podbox into %s: %w", leaf, err)
 	}
-	if err := os.WriteFile(filepath.Join(c.Dir, "cgroup.subtree_control"), []byte("+memory +cpu"), 0o644); err != nil {
-		return fmt.Errorf("enable memory and cpu controllers in %s: %w", c.Dir, err)
+	ctrl := "+memory +cpu"
+	if c.Pids {
+		ctrl += " +pids"
+	}
+	if err := os.WriteFile(filepath.Join(c.Dir, "cgroup.subtree_control"), []byte(ctrl), 0o644); err != nil {
+		return fmt.Errorf("enable controllers (%s) in %s: %w", ctrl, c.Dir, err)
 	}
 	return nil
 }
 
 // PodCgroup creates (or reuses) the cgroup of sandbox id with the pod's
-// limits: memoryMax bytes (0: none) and cpuMilli thousandths of a CPU (0:
-// none) as cpu.max over the kernel's default 100 ms period. It returns the
+// limits: memoryMax bytes (0: none), cpuMilli thousandths of a CPU (0:
+// none) as cpu.max over the kernel's default 100 ms period, and, with the
+// pids controller, pids.max = HostPidsMax(podTasks). It returns the
 // directory, for RunSandbox.
-func (c *Cgroups) PodCgroup(id string, memoryMax uint64, cpuMilli int64) (string, error) {
+func (c *Cgroups) PodCgroup(id string, memoryMax uint64, cpuMilli int64, podTasks int) (string, error) {
 	dir := filepath.Join(c.Dir, "pod-"+id)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -109,7 +137,11 @@ func (c *Cgroups) PodCgroup(id string, memoryMax uint64, cpuMilli int64) (string
 	if cpuMilli > 0 {
 		cpu = fmt.Sprintf("%d 100000", max(1000, cpuMilli*100))
 	}
-	for f, v := range map[string]string{"memory.max": mem, "memory.swap.max": "0", "cpu.max": cpu} {
+	files := map[string]string{"memory.max": mem, "memory.swap.max": "0", "cpu.max": cpu}
+	if c.Pids && podTasks > 0 {
+		files["pids.max"] = strconv.Itoa(HostPidsMax(podTasks))
+	}
+	for f, v := range files {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(v), 0o644); err != nil && f != "memory.swap.max" {
 			return "", fmt.Errorf("set %s of %s: %w", f, dir, err)
 		}

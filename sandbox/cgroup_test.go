@@ -36,8 +36,12 @@ func TestDetectCgroups(t *testing.T) {
 	rel := "user.slice/user-1000.slice/user@1000.service/app.slice/podbox.service"
 	mount, self := fakeCgroupfs(t, rel, "cpu memory pids\n")
 	cg, err := DetectCgroups(mount, self)
-	if err != nil || cg.Dir != filepath.Join(mount, rel) {
+	if err != nil || cg.Dir != filepath.Join(mount, rel) || !cg.Pids {
 		t.Fatalf("delegated subtree: %+v, %v", cg, err)
+	}
+	mount, self = fakeCgroupfs(t, rel, "cpu memory\n")
+	if cg, err := DetectCgroups(mount, self); err != nil || cg.Pids {
+		t.Errorf("without the pids controller: %+v, %v", cg, err)
 	}
 
 	mount, self = fakeCgroupfs(t, rel, "pids\n")
@@ -50,17 +54,22 @@ func TestDetectCgroups(t *testing.T) {
 }
 
 func TestPodCgroupLimits(t *testing.T) {
-	cg := &Cgroups{Dir: t.TempDir()}
-	dir, err := cg.PodCgroup("sb1", 64<<20, 500)
+	cg := &Cgroups{Dir: t.TempDir(), Pids: true}
+	dir, err := cg.PodCgroup("sb1", 64<<20, 500, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for f, want := range map[string]string{"memory.max": "67108864", "cpu.max": "50000 100000", "memory.swap.max": "0"} {
+	// 4 host tasks per pod task plus 512 for the sentry, gofers and pause.
+	for f, want := range map[string]string{"memory.max": "67108864", "cpu.max": "50000 100000", "memory.swap.max": "0", "pids.max": "8704"} {
 		if b, _ := os.ReadFile(filepath.Join(dir, f)); string(b) != want {
 			t.Errorf("%s = %q, want %q", f, b, want)
 		}
 	}
-	dir, _ = cg.PodCgroup("sb2", 0, 0)
+	cg.Pids = false
+	dir, _ = cg.PodCgroup("sb2", 0, 0, 1024)
+	if _, err := os.Stat(filepath.Join(dir, "pids.max")); err == nil {
+		t.Error("pids.max written without the pids controller")
+	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "memory.max")); string(b) != "max" {
 		t.Errorf("unlimited memory.max = %q", b)
 	}

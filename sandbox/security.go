@@ -25,6 +25,14 @@ type Security struct {
 // capPrefix is what OCI capability names start with and Kubernetes' do not.
 const capPrefix = "CAP_"
 
+// WithheldCapability is the one capability no container gets, whatever it
+// asks: with CAP_SYS_ADMIN a container could mount the sentry's cgroup file
+// system read-write (or join the pod's root cgroup namespace) and lift its
+// own process cap and the limits the supervisor's accounting reads. Adding
+// it by name is refused when the pod is applied (pod.validateContainerSecurity);
+// `add: [ALL]` grants every other capability, with a warning.
+const WithheldCapability = "SYS_ADMIN"
+
 // Capabilities is the capability set (OCI names, sorted) a container gets from
 // the runtime's default set with Kubernetes' add and drop lists applied the
 // way containerd's CRI plugin applies them: add ALL, then drop ALL, then the
@@ -38,7 +46,12 @@ func Capabilities(add, drop []string) []string {
 	}
 	if slices.ContainsFunc(add, isAll) {
 		for _, c := range linux.AllCapabilities() {
-			set[c.String()] = true
+			// gVisor names capabilities only up to CAP_AUDIT_READ
+			// (PERFMON, BPF and CHECKPOINT_RESTORE are "UNKNOWN", which
+			// runsc refuses: "getting root credentials").
+			if name := c.String(); strings.HasPrefix(name, capPrefix) {
+				set[name] = true
+			}
 		}
 	}
 	if slices.ContainsFunc(drop, isAll) {
@@ -54,6 +67,9 @@ func Capabilities(add, drop []string) []string {
 			delete(set, capPrefix+strings.ToUpper(c))
 		}
 	}
+	// Never CAP_SYS_ADMIN, whatever was asked (see WithheldCapability):
+	// validation refuses it by name, and this holds for pods stored before.
+	delete(set, capPrefix+WithheldCapability)
 	out := make([]string, 0, len(set))
 	for c := range set {
 		out = append(out, c)

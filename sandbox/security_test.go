@@ -23,6 +23,10 @@ func TestCapabilities(t *testing.T) {
 			return len(c) > 30 && !slices.Contains(c, "CAP_SYS_ADMIN") && slices.Contains(c, "CAP_SYS_PTRACE")
 		}},
 		{"drop wins over add", []string{"NET_ADMIN"}, []string{"NET_ADMIN"}, func(c []string) bool { return !slices.Contains(c, "CAP_NET_ADMIN") }},
+		{"add ALL withholds SYS_ADMIN, names only what gVisor names", []string{"ALL"}, nil, func(c []string) bool {
+			return len(c) > 30 && !slices.Contains(c, "CAP_SYS_ADMIN") && slices.Contains(c, "CAP_SYS_PTRACE") && !slices.Contains(c, "UNKNOWN")
+		}},
+		{"add SYS_ADMIN by name is withheld", []string{"sys_admin"}, nil, func(c []string) bool { return len(c) == len(defaultCaps) && !slices.Contains(c, "CAP_SYS_ADMIN") }},
 	} {
 		if got := Capabilities(tc.add, tc.drop); !tc.want(got) {
 			t.Errorf("%s: %v", tc.name, got)

@@ -60,10 +60,13 @@ var defaultCaps = []string{
 	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 }
 
+// pauseBinary is podbox-pause inside the pause container's root.
+const pauseBinary = "/pause"
+
 // PauseSpec is the root container of the pod: a tiny process that only
 // keeps the sandbox alive. Its read-only root needs no overlay.
 func PauseSpec(p Pod, pauseRootfs string) *specs.Spec {
-	s := baseSpec(p, Process{Args: []string{"/pause"}, Cwd: "/"})
+	s := baseSpec(p, Process{Args: []string{pauseBinary}, Cwd: "/"})
 	s.Root = &specs.Root{Path: pauseRootfs, Readonly: true}
 	s.Process.Capabilities = &specs.LinuxCapabilities{}
 	s.Process.NoNewPrivileges = true
@@ -82,6 +85,13 @@ func ContainerSpec(p Pod, name, image string, proc Process, rootfs string, mount
 	s.Process.Capabilities = capabilities(proc.Security, proc.UID)
 	s.Process.NoNewPrivileges = proc.Security.NoNewPrivileges
 	s.Mounts = append(s.Mounts, cgroupMount())
+	// A cgroup namespace of its own, rooted at the container's in-sandbox
+	// cgroup, as containerd gives each container on cgroup v2: with the
+	// sentry's nsdelegate, the namespace's root files (pids.max) cannot be
+	// written from inside, even through a cgroup2 mount made in a nested
+	// user namespace, so the container cannot lift its process cap
+	// (PrepareContainerCgroup).
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	s.Mounts = append(s.Mounts, p.Mounts...)
 	s.Mounts = append(s.Mounts, mounts...)
 	s.Annotations[annContainerType] = "container"

@@ -42,3 +42,25 @@ func TestSpecsAssembleOnePod(t *testing.T) {
 		t.Errorf("exec process %+v", exec)
 	}
 }
+
+// TestContainerCgroupNamespace: every app container has a cgroup namespace
+// of its own (so it cannot write its own pids.max) and the cgroup2 mount;
+// the pause container has neither.
+func TestContainerCgroupNamespace(t *testing.T) {
+	p := Pod{ID: "sb1", NetNS: "/n"}
+	has := func(s *specs.Spec) (ns, mount bool) {
+		for _, n := range s.Linux.Namespaces {
+			ns = ns || (n.Type == specs.CgroupNamespace && n.Path == "")
+		}
+		for _, m := range s.Mounts {
+			mount = mount || (m.Type == "cgroup2" && m.Destination == "/sys/fs/cgroup")
+		}
+		return ns, mount
+	}
+	if ns, mount := has(ContainerSpec(p, "c", "img", Process{Args: []string{"sh"}}, "/r")); !ns || !mount {
+		t.Errorf("app container: cgroup namespace %v, cgroup2 mount %v; want both", ns, mount)
+	}
+	if ns, mount := has(PauseSpec(p, "/p")); ns || mount {
+		t.Errorf("pause container: cgroup namespace %v, cgroup2 mount %v; want neither", ns, mount)
+	}
+}

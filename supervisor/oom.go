@@ -37,6 +37,10 @@ const (
 // statsSource reads the sentry's accounting; *sandbox.Runsc is one.
 type statsSource interface {
 	Stats(sandboxID, containerID string) (sandbox.Stats, error)
+	// PodMemory is the sentry's total: what the pod really uses. Stats of
+	// the sandbox ID cannot tell it: the pause container has no cgroup of
+	// its own, and the sentry answers 0 for it.
+	PodMemory(sandboxID string) (sandbox.SandboxMemory, error)
 }
 
 // memSample is one running container instance's usage against its limit
@@ -164,10 +168,12 @@ func (w *memoryWatcher) sample() (hot bool) {
 	}
 	var podUsage uint64
 	if w.podLimit > 0 {
-		// The root cgroup's usage: every container plus what belongs to
-		// none of them (the pause, pod-shared memory).
-		if st, err := w.stats.Stats(w.sandboxID, w.sandboxID); err == nil {
-			podUsage = st.MemoryBytes
+		// The sentry's total: every container plus what belongs to none
+		// of them (the pause, memory left by exited containers such as
+		// SysV shared memory, the sentry's page tables for the pod's
+		// processes), as a pod cgroup on a cluster counts it.
+		if m, err := w.stats.PodMemory(w.sandboxID); err == nil {
+			podUsage = m.Total
 		}
 	}
 	for _, s := range samples {

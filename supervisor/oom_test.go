@@ -22,7 +22,7 @@ type fakeStats struct {
 	calls int
 }
 
-func (f *fakeStats) Stats(_, id string) (sandbox.Stats, error) {
+func (f *fakeStats) Stats(sandboxID, id string) (sandbox.Stats, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -30,7 +30,24 @@ func (f *fakeStats) Stats(_, id string) (sandbox.Stats, error) {
 	if !ok {
 		return sandbox.Stats{}, errors.New("no such container")
 	}
+	if id == sandboxID {
+		// As the sentry does: the pause container has no cgroup of its
+		// own, so its "usage" is 0 whatever the pod uses.
+		return sandbox.Stats{}, nil
+	}
 	return sandbox.Stats{MemoryBytes: u}, nil
+}
+
+// PodMemory serves the sentry's total, the usage of the sandbox's ID.
+func (f *fakeStats) PodMemory(sandboxID string) (sandbox.SandboxMemory, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	u, ok := f.usage[sandboxID]
+	if !ok {
+		return sandbox.SandboxMemory{}, errors.New("no such sandbox")
+	}
+	return sandbox.SandboxMemory{Total: u}, nil
 }
 
 func (f *fakeStats) set(id string, u uint64) {
@@ -174,4 +191,34 @@ func (f *fakeStats) callCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls
+}
+
+// TestMemoryWatcherPodTotal: memory that belongs to no live container (left
+// by one that exited) counts towards the pod's limit: with every container
+// under its own limit and the sentry's total over the pod's, the biggest
+// container is killed, with the pod's usage in the reason.
+func TestMemoryWatcherPodTotal(t *testing.T) {
+	stats := &fakeStats{usage: map[string]uint64{"sb": 70 * mib, "a-0": 15 * mib, "b-0": 18 * mib}}
+	var reasons []string
+	var kills []string
+	w := &memoryWatcher{
+		stats: stats, sandboxID: "sb", podLimit: 40 * mib,
+		running: func() []memSample {
+			return []memSample{{name: "a", id: "a-0", limit: 20 * mib}, {name: "b", id: "b-0", limit: 20 * mib}}
+		},
+		kill:   func(s memSample, reason string) { kills = append(kills, s.id); reasons = append(reasons, reason) },
+		killed: map[string]bool{},
+	}
+	if hot := w.sample(); !hot || len(kills) != 1 || kills[0] != "b-0" {
+		t.Fatalf("kills %v (hot %v), want the biggest, b-0, killed for the pod's total", kills, hot)
+	}
+	if want := "Memory cgroup out of memory: killed container b, the largest (usage 18874368 bytes), pod usage 73400320 bytes over the pod's limit 41943040 bytes"; reasons[0] != want {
+		t.Errorf("reason %q\nwant %q", reasons[0], want)
+	}
+	stats.set("sb", 35*mib)
+	w.killed = map[string]bool{}
+	kills = nil
+	if w.sample(); len(kills) != 0 {
+		t.Errorf("killed %v with the pod within its limit", kills)
+	}
 }

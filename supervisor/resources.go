@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"runtime"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,12 +25,30 @@ func (r *runner) sandboxResources() (sandbox.SandboxResources, error) {
 	if q, ok := pod.PodLimit(spec, corev1.ResourceCPU); ok {
 		cpuMilli = q.MilliValue()
 	}
-	dir, err := cg.PodCgroup(r.rec.SandboxID, podMemoryLimit(spec), cpuMilli)
+	dir, err := cg.PodCgroup(r.rec.SandboxID, podMemoryLimit(spec), cpuMilli, podTasks(r.rec.Pod))
 	if err != nil {
 		return res, err
 	}
 	res.Cgroup = dir
 	return res, nil
+}
+
+// podTasks is how many tasks the pod's containers may hold in all: its
+// process cap for each container (the cap is per in-sandbox cgroup, one per
+// container, see sandbox.PrepareContainerCgroup) plus the pause.
+func podTasks(p *corev1.Pod) int {
+	return pod.PidsLimit(&p.ObjectMeta)*(len(p.Spec.InitContainers)+len(p.Spec.Containers)) + 1
+}
+
+// capPids prepares the in-sandbox cgroup of a container instance about to
+// start, with the pod's process cap as its pids.max: the container is born
+// capped (sandbox.PrepareContainerCgroup).
+func (r *runner) capPids(id string) error {
+	limit := pod.PidsLimit(&r.rec.Pod.ObjectMeta)
+	if err := r.runsc.PrepareContainerCgroup(r.ctx, r.rec.SandboxID, id, limit); err != nil {
+		return fmt.Errorf("apply the pod's process cap (%d tasks, annotation %s): %w", limit, pod.PidsLimitAnnotation, err)
+	}
+	return nil
 }
 
 // podCgroupOOMKilled reports whether the kernel's OOM killer has acted in the

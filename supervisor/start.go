@@ -414,6 +414,9 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	if err := sandbox.WriteBundle(bundle, spec); err != nil {
 		return err
 	}
+	if err := r.capPids(live.id); err != nil {
+		return err
+	}
 	if c.TTY {
 		err = r.runWithTerminal(c.Name, restart, live, bundle)
 	} else {

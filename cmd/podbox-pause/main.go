@@ -2,6 +2,7 @@
 // equivalent of Kubernetes' pause container. It holds the sandbox (and with
 // it the pod's netstack, hostname and IPC) while app containers come and go,
 // reaps processes re-parented to it, and exits on SIGTERM or SIGINT.
+// `podbox-pause pids-max CGROUP N` is its other job (see pidsMax).
 //
 // It is a separate, small static binary because it runs inside every sandbox:
 // podbox's own binary would pull hundreds of package initialisers into each pod.
@@ -14,6 +15,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 4 && os.Args[1] == "pids-max" {
+		if err := pidsMax(os.Args[2], os.Args[3]); err != nil {
+			os.Stderr.WriteString("podbox-pause pids-max: " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		return
+	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
 	for s := range sigs {

@@ -1,0 +1,189 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The pod's process cap.
+//
+// gVisor runs every process of a pod inside one sentry, but on the host each
+// address space of the pod is a stub process of its own (the systrap
+// platform), with one or more threads: about two host processes for every
+// process in the pod, measured. Nothing in runsc bounds that: the sentry never
+// applies linux.resources.pids (only a host cgroup would, and podbox runs
+// runsc with --ignore-cgroups), its RLIMIT_NPROC is counted per user and
+// escapes by a setuid, and its own ceiling is 65,536 tasks. A fork flood in one
+// pod therefore exhausted the user's process limit on the host.
+//
+// What the sentry does enforce is the pids controller of its own cgroup v2
+// hierarchy (pkg/sentry/fsimpl/cgroup2fs/pids.go): with --in-sandbox-cgroup=v2
+// and the cgroup2 mount every container gets (cgroupMount), each container
+// runs in the in-sandbox cgroup /<container ID>, and a clone that would take it
+// past that cgroup's pids.max fails with EAGAIN, as on Linux. The container's
+// exec'd processes join that cgroup too. The mount is read-only in the
+// container and mounting another cgroup2 needs CAP_SYS_ADMIN, which podbox
+// refuses (pod.validateContainerSecurity), so a container cannot lift its own
+// limit. podbox creates the container's cgroup with its pids.max before the
+// container starts (PrepareContainerCgroup).
+
+// DefaultPodPidsLimit is the default limit on the tasks (processes and
+// threads, as pids.max counts them) of each container of a pod, the pod
+// annotation PidsLimitAnnotation overriding it. 1,024 is generous for one
+// service on a laptop (a JVM with a large thread pool stays below it) and
+// bounds a fork flood to about 2 × 1,024 host processes per container
+// (measured: docs/resources.md, integration TestForkFloodCapped).
+const DefaultPodPidsLimit = 1024
+
+// MaxPodPidsLimit is the largest limit a pod may ask for: the sentry's own
+// ceiling on tasks (kernel.TasksLimit), beyond which a limit means nothing.
+const MaxPodPidsLimit = 1 << 16
+
+// cgroupFile names one control file of the sentry's cgroup hierarchy
+// (control.CgroupControlFile).
+type cgroupFile struct {
+	Controller string `json:"controller"`
+	Path       string `json:"path"`
+	Name       string `json:"name"`
+}
+
+// cgroupsReadArgs mirrors control.CgroupsReadArgs.
+type cgroupsReadArgs struct {
+	Args []cgroupRead `json:"args"`
+}
+
+type cgroupRead struct {
+	File cgroupFile `json:"file"`
+}
+
+// cgroupsResults mirrors control.CgroupsResults: one result per argument.
+type cgroupsResults struct {
+	Results []struct {
+		Data    string `json:"value"`
+		IsError bool   `json:"is_error"`
+	} `json:"results"`
+}
+
+// containerCgroup is the in-sandbox cgroup the sentry runs a container in
+// (runsc/boot/vfs.go, setupContainerCgroup2).
+func containerCgroup(containerID string) string { return "/" + containerID }
+
+// PrepareContainerCgroup creates container containerID's in-sandbox cgroup
+// in sandbox sandboxID with pids.max = limit, before `runsc run` starts the
+// container: the sentry then starts it in that cgroup (it tolerates an
+// existing one), so the cap holds from the container's first instruction. It
+// runs `/pause pids-max` in the pause container, the only writer there is:
+// the Cgroups.WriteControlFiles control call fails on pids.max under the
+// sentry's nsdelegate at this gVisor version (it dereferences a nil file).
+// The helper gets CAP_SYS_ADMIN, for itself only, to mount cgroup2 in a mount
+// namespace of its own.
+func (r *Runsc) PrepareContainerCgroup(ctx context.Context, sandboxID, containerID string, limit int) error {
+	p := pidsHelper(containerID, limit)
+	out, err := os.CreateTemp("", "podbox-pids-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	code, err := r.Exec(ctx, sandboxID, sandboxID, p, Stdio{Stdout: out, Stderr: out})
+	if err != nil {
+		return fmt.Errorf("set pids.max of container %s: %w", containerID, err)
+	}
+	if code != 0 {
+		msg, _ := os.ReadFile(out.Name())
+		return fmt.Errorf("set pids.max of container %s: exit status %d: %s", containerID, code, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// pidsHelper is the process PrepareContainerCgroup runs in the pause
+// container: podbox-pause as root with CAP_SYS_ADMIN alone (to mount cgroup2
+// in a mount namespace of its own), no_new_privs set.
+func pidsHelper(containerID string, limit int) *specs.Process {
+	caps := []string{"CAP_SYS_ADMIN"}
+	return &specs.Process{
+		Args:            []string{pauseBinary, "pids-max", containerID, strconv.Itoa(limit)},
+		Cwd:             "/",
+		Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		NoNewPrivileges: true,
+	}
+}
+
+// ReadCgroupFile reads a control file of the in-sandbox cgroup of container
+// containerID (e.g. "pids.max", "pids.peak").
+func (r *Runsc) ReadCgroupFile(sandboxID, containerID, controller, name string) (string, error) {
+	c, err := r.control(sandboxID)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	args := cgroupsReadArgs{Args: []cgroupRead{{File: cgroupFile{Controller: controller, Path: containerCgroup(containerID), Name: name}}}}
+	var out cgroupsResults
+	if err := c.Call("Cgroups.ReadControlFiles", &args, &out); err != nil {
+		return "", fmt.Errorf("read %s of container %s: %w", name, containerID, err)
+	}
+	if err := resultErr(out, "read "+name+" of container "+containerID); err != nil {
+		return "", err
+	}
+	return out.Results[0].Data, nil
+}
+
+func resultErr(out cgroupsResults, what string) error {
+	if len(out.Results) != 1 {
+		return fmt.Errorf("%s: %d results, want 1", what, len(out.Results))
+	}
+	if out.Results[0].IsError {
+		return fmt.Errorf("%s: %s", what, out.Results[0].Data)
+	}
+	return nil
+}
+
+// memoryUsageOpts and memoryUsage mirror control.MemoryUsageOpts and
+// control.MemoryUsage (the Usage.Collect call of `runsc usage`).
+type memoryUsageOpts struct {
+	Full bool `json:"Full"`
+}
+
+type memoryUsage struct {
+	System uint64 `json:"System"`
+	Total  uint64 `json:"Total"`
+}
+
+// SandboxMemory is the sentry's whole memory accounting for a sandbox, as
+// `runsc usage --full` reports it.
+type SandboxMemory struct {
+	// Total is everything the sentry accounts: every container's anonymous
+	// memory, page cache and memory-backed files (tmpfs, emptyDir medium
+	// Memory, the overlay's upper layer), including what belongs to no live
+	// container (files left by containers that exited, the pause), plus
+	// System.
+	Total uint64
+	// System is the sentry's own allocations from its memory file.
+	System uint64
+}
+
+// PodMemory asks the sentry for its total memory usage (the Usage.Collect
+// control call with a full accounting). Unlike the per-container figures it
+// counts memory whose container has exited, so a pod cannot hide usage from
+// its pod-level limit by leaving it behind.
+func (r *Runsc) PodMemory(sandboxID string) (SandboxMemory, error) {
+	c, err := r.control(sandboxID)
+	if err != nil {
+		return SandboxMemory{}, err
+	}
+	defer c.Close()
+	var out memoryUsage
+	if err := c.Call("Usage.Collect", &memoryUsageOpts{Full: true}, &out); err != nil {
+		return SandboxMemory{}, fmt.Errorf("memory usage of sandbox %s: %w", sandboxID, err)
+	}
+	if out.Total == 0 {
+		return SandboxMemory{}, errors.New("memory usage of sandbox " + sandboxID + ": the sentry reported none")
+	}
+	return SandboxMemory{Total: out.Total, System: out.System}, nil
+}
