@@ -37,8 +37,10 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"podbox.dev/podbox/objects"
+	"podbox.dev/podbox/pod"
 )
 
 // Options says where a pod's volumes live and where their sources come from.
@@ -118,6 +120,30 @@ func New(p *corev1.Pod, opts Options) *Set {
 	return s
 }
 
+// emptyDirSize is the size of an emptyDir's tmpfs in bytes, 0 for no cap.
+// A disk-backed one is capped by its sizeLimit only. A memory-backed one is
+// sized as the kubelet sizes it (SizeMemoryBackedVolumes): the smallest of
+// the node's allocatable memory, the pod's memory limit and the sizeLimit.
+// Without that cap a pod could fill the host's memory through a tmpfs that
+// the sentry's memory accounting, and so the pod's limit, does not see.
+func (s *Set) emptyDirSize(ed *corev1.EmptyDirVolumeSource) int64 {
+	var size int64
+	smaller := func(q resource.Quantity, ok bool) {
+		if v := q.Value(); ok && v > 0 && (size == 0 || v < size) {
+			size = v
+		}
+	}
+	if ed.Medium == corev1.StorageMediumMemory {
+		alloc, ok := s.opts.Allocatable[corev1.ResourceMemory]
+		smaller(alloc, ok)
+		smaller(pod.PodLimit(&s.pod.Spec, corev1.ResourceMemory))
+	}
+	if ed.SizeLimit != nil {
+		smaller(*ed.SizeLimit, true)
+	}
+	return size
+}
+
 func allContainers(spec *corev1.PodSpec) []corev1.Container {
 	return append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...)
 }
@@ -141,8 +167,8 @@ func (s *Set) plan(v corev1.Volume, subPathed bool) *vol {
 			opts = append(opts, "gid="+strconv.FormatInt(*g, 10))
 		}
 		opts = append(opts, "mode="+mode)
-		if l := vs.EmptyDir.SizeLimit; l != nil && l.Sign() > 0 {
-			opts = append(opts, "size="+strconv.FormatInt(l.Value(), 10))
+		if size := s.emptyDirSize(vs.EmptyDir); size > 0 {
+			opts = append(opts, "size="+strconv.FormatInt(size, 10))
 		}
 		out.hintOptions = strings.Join(opts, ",")
 	case vs.HostPath != nil:

@@ -415,3 +415,42 @@ func putSecret(t *testing.T, store *objects.Store, sec *corev1.Secret) {
 		t.Fatal(err)
 	}
 }
+
+// TestMemoryEmptyDirSizedAsKubelet: a memory-backed emptyDir's tmpfs is the
+// smallest of node allocatable memory, the pod's memory limit and its
+// sizeLimit (the kubelet's SizeMemoryBackedVolumes); a disk-backed one is
+// capped by its sizeLimit only. Its pages are outside the sentry's memory
+// accounting, so without the cap a pod could fill the host's memory.
+func TestMemoryEmptyDirSizedAsKubelet(t *testing.T) {
+	mem := func(limit string) *corev1.EmptyDirVolumeSource {
+		ed := &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}
+		if limit != "" {
+			ed.SizeLimit = ptr(resource.MustParse(limit))
+		}
+		return ed
+	}
+	alloc := corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("8Gi")}
+	for _, tc := range []struct {
+		name     string
+		ed       *corev1.EmptyDirVolumeSource
+		podLimit string
+		want     int64
+	}{
+		{"memory, nothing set: node allocatable", mem(""), "", 8 << 30},
+		{"memory, pod limit", mem(""), "64Mi", 64 << 20},
+		{"memory, sizeLimit below the pod limit", mem("16Mi"), "64Mi", 16 << 20},
+		{"memory, sizeLimit above the pod limit", mem("1Gi"), "64Mi", 64 << 20},
+		{"memory, sizeLimit above allocatable", mem("16Gi"), "", 8 << 30},
+		{"disk, nothing set", &corev1.EmptyDirVolumeSource{}, "64Mi", 0},
+		{"disk, sizeLimit", &corev1.EmptyDirVolumeSource{SizeLimit: ptr(resource.MustParse("1Gi"))}, "64Mi", 1 << 30},
+	} {
+		p := testPod(corev1.Volume{Name: "v", VolumeSource: corev1.VolumeSource{EmptyDir: tc.ed}})
+		if tc.podLimit != "" {
+			p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(tc.podLimit)}
+		}
+		s := New(p, Options{Dir: t.TempDir(), MemoryDir: t.TempDir(), Allocatable: alloc})
+		if got := s.emptyDirSize(tc.ed); got != tc.want {
+			t.Errorf("%s: size %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
