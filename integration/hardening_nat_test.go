@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,45 +56,11 @@ func main() {
 }
 `
 
-var (
-	natFloodOnce sync.Once
-	natFloodPath string
-	natFloodErr  error
-)
-
-// copyNATFlood builds the flood helper once and copies it to /tmp/natflood
-// in the pod's first container.
+// copyNATFlood copies the flood helper to /tmp/natflood in the pod's first
+// container.
 func copyNATFlood(t *testing.T, e *env, pod string) {
 	t.Helper()
-	natFloodOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "natflood-")
-		if err != nil {
-			natFloodErr = err
-			return
-		}
-		src := filepath.Join(dir, "main.go")
-		if natFloodErr = os.WriteFile(src, []byte(natFloodSource), 0o644); natFloodErr != nil {
-			return
-		}
-		natFloodPath = filepath.Join(dir, "natflood")
-		cmd := exec.Command("go", "build", "-o", natFloodPath, src)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			natFloodErr = fmt.Errorf("build the flood helper: %v\n%s", err, out)
-		}
-	})
-	if natFloodErr != nil {
-		t.Fatal(natFloodErr)
-	}
-	f, err := os.Open(natFloodPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := e.run(t, f, "exec", "-i", pod, "--", "sh", "-c", "cat > /tmp/natflood.new && chmod 755 /tmp/natflood.new && mv /tmp/natflood.new /tmp/natflood")
-	if r.code != 0 {
-		t.Fatalf("copy the flood helper into %s: %+v", pod, r)
-	}
+	copyExecutable(t, e, pod, "", buildGoHelper(t, "natflood", natFloodSource), "natflood")
 }
 
 // supervisorFDs counts the open file descriptors of the supervisor (the
@@ -119,12 +82,7 @@ func supervisorFDs(t *testing.T, sup string) int {
 func TestHardeningNATUDPFlood(t *testing.T) {
 	t.Parallel()
 	e := privateEnv(t, false)
-	if err := os.MkdirAll(filepath.Join(e.home, ".config", "podbox"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(e.home, ".config", "podbox", "network.yaml"), []byte("hostGateway: true\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e.writeNetworkConfig(t, "hostGateway: true\n")
 	if err := e.startDaemon(); err != nil {
 		t.Fatal(err)
 	}

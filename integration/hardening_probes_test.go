@@ -306,12 +306,7 @@ func TestHardeningProbeHostLocalhost(t *testing.T) {
 func TestHardeningProbeHostLocalhostOptIn(t *testing.T) {
 	t.Parallel()
 	e := privateEnv(t, false)
-	if err := os.MkdirAll(filepath.Join(e.home, ".config", "podbox"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(e.home, ".config", "podbox", "network.yaml"), []byte("hostGateway: true\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e.writeNetworkConfig(t, "hostGateway: true\n")
 	if err := e.startDaemon(); err != nil {
 		t.Fatal(err)
 	}

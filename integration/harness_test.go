@@ -122,6 +122,19 @@ func privateEnv(t *testing.T, start bool) *env {
 	return e
 }
 
+// writeNetworkConfig writes the installation's network.yaml; the daemon
+// reads it when it starts.
+func (e *env) writeNetworkConfig(t *testing.T, yaml string) {
+	t.Helper()
+	dir := filepath.Join(e.home, ".config", "podbox")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "network.yaml"), []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (e *env) environ() []string {
 	return append(os.Environ(),
 		"XDG_RUNTIME_DIR="+e.runtime,

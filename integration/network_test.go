@@ -254,12 +254,7 @@ func TestNetworkEgressAndDNS(t *testing.T) {
 	dns := serveDNS(t, "svc.podbox.example.", netip.MustParseAddr("10.1.2.3"))
 	defer dns.Close()
 	cfg := fmt.Sprintf("hostGateway: true\ndns: [%q]\n", dns.LocalAddr().String())
-	if err := os.MkdirAll(filepath.Join(e.home, ".config", "podbox"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(e.home, ".config", "podbox", "network.yaml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e.writeNetworkConfig(t, cfg)
 	if err := e.startDaemon(); err != nil {
 		t.Fatal(err)
 	}
@@ -616,53 +611,17 @@ func roundTrip(addr string) error {
 }
 `
 
-var (
-	udpToolOnce sync.Once
-	udpToolPath string
-	udpToolErr  error
-)
-
 // buildTool builds the static UDP and benchmark helper once and returns
 // its path.
 func buildTool(t *testing.T) string {
 	t.Helper()
-	udpToolOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "udptool-")
-		if err != nil {
-			udpToolErr = err
-			return
-		}
-		src := filepath.Join(dir, "main.go")
-		if udpToolErr = os.WriteFile(src, []byte(udpToolSource), 0o644); udpToolErr != nil {
-			return
-		}
-		udpToolPath = filepath.Join(dir, "udptool")
-		cmd := exec.Command("go", "build", "-o", udpToolPath, src)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			udpToolErr = fmt.Errorf("build the UDP helper: %v\n%s", err, out)
-		}
-	})
-	if udpToolErr != nil {
-		t.Fatal(udpToolErr)
-	}
-	return udpToolPath
+	return buildGoHelper(t, "udptool", udpToolSource)
 }
 
-// copyTool builds the UDP helper once and copies it to /tmp/udptool in a
-// container, through exec's stdin.
+// copyTool copies the UDP helper to /tmp/udptool in a container.
 func copyTool(t *testing.T, e *env, pod, container string) {
 	t.Helper()
-	path := buildTool(t)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := e.run(t, f, "exec", "-i", pod, "-c", container, "--", "sh", "-c", "cat > /tmp/udptool.new && chmod 755 /tmp/udptool.new && mv /tmp/udptool.new /tmp/udptool")
-	if r.code != 0 {
-		t.Fatalf("copy the UDP helper into %s/%s: %+v", pod, container, r)
-	}
+	copyExecutable(t, e, pod, container, buildTool(t), "udptool")
 }
 
 // TestNetworkBench is not a test but the pod network benchmark: it runs
@@ -677,12 +636,7 @@ func TestNetworkBench(t *testing.T) {
 	}
 	const dur = 3 * time.Second
 	e := privateEnv(t, false)
-	if err := os.MkdirAll(filepath.Join(e.home, ".config", "podbox"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(e.home, ".config", "podbox", "network.yaml"), []byte("hostGateway: true\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e.writeNetworkConfig(t, "hostGateway: true\n")
 	if err := e.startDaemon(); err != nil {
 		t.Fatal(err)
 	}
