@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"os"
 	"runtime"
 	"syscall"
 
@@ -30,8 +31,11 @@ type SandboxResources struct {
 // runtime.NumCPU (which reads the affinity mask) when it has no cgroup, it
 // also shows n vCPUs to the pod (nproc, /proc/cpuinfo). Which n CPUs is a
 // function of the sandbox ID, spreading pods over the host.
-func (r *Runsc) RunSandbox(ctx context.Context, id, bundle string, res SandboxResources) error {
+func (r *Runsc) RunSandbox(ctx context.Context, id, bundle string, res SandboxResources, stdout *os.File) error {
 	cmd := r.Command(ctx, "run", "--detach", "--bundle="+bundle, id)
+	if stdout != nil {
+		cmd.Stdout = stdout // the pause container's stdout (nil: /dev/null)
+	}
 	if res.Cgroup != "" {
 		fd, err := unix.Open(res.Cgroup, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {

@@ -1,9 +1,11 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -187,3 +189,37 @@ func (r *Runsc) PodMemory(sandboxID string) (SandboxMemory, error) {
 	}
 	return SandboxMemory{Total: out.Total, System: out.System}, nil
 }
+
+// WithPauseCgroups makes the pause container create the capped cgroups of
+// the containers ids as it boots (`podbox-pause --pids-max`), so that their
+// first start needs no helper exec (PrepareContainerCgroup). The pause gets
+// CAP_SYS_ADMIN for that and drops every capability before it reports on
+// its stdout; read the report with PauseReport before starting any of ids.
+func WithPauseCgroups(s *specs.Spec, ids []string, limit int) {
+	s.Process.Args = append([]string{pauseBinary, "--pids-max", strconv.Itoa(limit)}, ids...)
+	caps := []string{"CAP_SYS_ADMIN"}
+	s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+}
+
+// PauseReport reads the pause container's report of WithPauseCgroups from
+// its stdout: nil once the cgroups exist and the pause holds no capability;
+// a *PauseError when the pause dropped its capabilities but could not make
+// the cgroups; another error when there is no report (the pause's state is
+// then unknown).
+func PauseReport(r io.Reader) error {
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	switch {
+	case line == "ok\n":
+		return nil
+	case strings.HasPrefix(line, "error: "):
+		return &PauseError{Msg: strings.TrimSpace(strings.TrimPrefix(line, "error: "))}
+	case err != nil:
+		return fmt.Errorf("pause container gave no cgroup report: %w", err)
+	}
+	return fmt.Errorf("pause container: unexpected cgroup report %q", line)
+}
+
+// PauseError is the pause container's account of cgroups it could not make.
+type PauseError struct{ Msg string }
+
+func (e *PauseError) Error() string { return "pause container: " + e.Msg }

@@ -158,7 +158,10 @@ func (r *Runsc) runWithLogStderr(cmd *exec.Cmd, what string) error {
 		return err
 	}
 	defer null.Close()
-	cmd.Stdin, cmd.Stdout = null, null
+	cmd.Stdin = null
+	if cmd.Stdout == nil {
+		cmd.Stdout = null
+	}
 	if r.LogFile != "" {
 		logf, err := os.OpenFile(r.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"fmt"
 	"runtime"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,17 +37,6 @@ func (r *runner) sandboxResources() (sandbox.SandboxResources, error) {
 // container, see sandbox.PrepareContainerCgroup) plus the pause.
 func podTasks(p *corev1.Pod) int {
 	return pod.PidsLimit(&p.ObjectMeta)*(len(p.Spec.InitContainers)+len(p.Spec.Containers)) + 1
-}
-
-// capPids prepares the in-sandbox cgroup of a container instance about to
-// start, with the pod's process cap as its pids.max: the container is born
-// capped (sandbox.PrepareContainerCgroup).
-func (r *runner) capPids(id string) error {
-	limit := pod.PidsLimit(&r.rec.Pod.ObjectMeta)
-	if err := r.runsc.PrepareContainerCgroup(r.ctx, r.rec.SandboxID, id, limit); err != nil {
-		return fmt.Errorf("apply the pod's process cap (%d tasks, annotation %s): %w", limit, pod.PidsLimitAnnotation, err)
-	}
-	return nil
 }
 
 // podCgroupOOMKilled reports whether the kernel's OOM killer has acted in the

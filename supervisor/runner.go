@@ -40,6 +40,9 @@ type runner struct {
 	prefetch map[string]chan error
 	// probers run the probes of containers that have any, by name.
 	probers map[string]*probes.ContainerProber
+	// pauseCg is the pause container's report on the capped cgroups it
+	// made for the first instances of the containers (pidscap.go).
+	pauseCg *pauseCgroups
 	// vols are the pod's volumes (volumes.go), made on first use.
 	vols *podVolumes
 	// restarts counts restarts in flight, which teardown waits for.

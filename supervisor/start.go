@@ -232,6 +232,10 @@ func (r *runner) startSandbox() error {
 	for k, v := range r.volumeHints() {
 		pause.Annotations[k] = v
 	}
+	report, pauseOut, err := r.pauseMakesCgroups(pause)
+	if err != nil {
+		return fail(err)
+	}
 	if err := sandbox.WriteBundle(bundle, pause); err != nil {
 		return fail(err)
 	}
@@ -239,7 +243,12 @@ func (r *runner) startSandbox() error {
 	if err != nil {
 		return fail(err)
 	}
-	if err := r.runsc.RunSandbox(r.ctx, r.rec.SandboxID, bundle, res); err != nil {
+	err = r.runsc.RunSandbox(r.ctx, r.rec.SandboxID, bundle, res, pauseOut)
+	if pauseOut != nil {
+		pauseOut.Close() // the sentry holds its own copy
+		r.watchPauseReport(report)
+	}
+	if err != nil {
 		return fail(err)
 	}
 	r.update(func(rec *podRecord) { rec.SandboxReady = true })

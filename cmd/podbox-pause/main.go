@@ -2,7 +2,9 @@
 // equivalent of Kubernetes' pause container. It holds the sandbox (and with
 // it the pod's netstack, hostname and IPC) while app containers come and go,
 // reaps processes re-parented to it, and exits on SIGTERM or SIGINT.
-// `podbox-pause pids-max CGROUP N` is its other job (see pidsMax).
+// `podbox-pause pids-max CGROUP N` is its other job (see pidsMax); started
+// as `podbox-pause --pids-max N ID...` it first creates those containers'
+// capped cgroups (see prepareCgroups).
 //
 // It is a separate, small static binary because it runs inside every sandbox:
 // podbox's own binary would pull hundreds of package initialisers into each pod.
@@ -24,6 +26,9 @@ func main() {
 	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	if len(os.Args) >= 4 && os.Args[1] == "--pids-max" {
+		prepareCgroups(os.Args[2], os.Args[3:])
+	}
 	for s := range sigs {
 		if s != syscall.SIGCHLD {
 			os.Exit(0)
