@@ -153,7 +153,7 @@ func (h *HostPorts) forwardTCP(c *net.TCPConn, m PortMapping) {
 		return
 	}
 	defer h.untrack(c, pc)
-	splice(c, pc.(*net.TCPConn))
+	splice(c, pc.(*net.TCPConn), bulkCopy)
 }
 
 // HostPortUDPFlows caps the flows (one pod-side socket each, so one file

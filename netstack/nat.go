@@ -74,9 +74,9 @@ func newNAT(fd int, mac net.HardwareAddr, cfg Config) (*nat, error) {
 	n := &nat{cfg: cfg, stack: s, local: &localAddrs{}, table: newNATTable(cfg.Limits), conns: map[io.Closer]struct{}{}}
 	sack := tcpip.TCPSACKEnabled(true)
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: tcpBufferMax}
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv)
-	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: tcpBufferMax}
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd)
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
@@ -229,6 +229,12 @@ func (n *nat) forwardTCP(r *tcp.ForwarderRequest) {
 	}
 	r.Complete(false)
 	ep.SocketOptions().SetKeepAlive(true)
+	size := tcpBuffer(n.table.tcpOf(use))
+	if size > 0 {
+		// Fixed sizes also turn off growing (tcpBuffer).
+		ep.SocketOptions().SetReceiveBufferSize(int64(size), true)
+		ep.SocketOptions().SetSendBufferSize(int64(size), true)
+	}
 	pod := gonet.NewTCPConn(&wq, ep)
 	// Both ends: were only the pod's closed, splice would go on waiting
 	// for the host's side of an idle connection.
@@ -242,7 +248,11 @@ func (n *nat) forwardTCP(r *tcp.ForwarderRequest) {
 		return
 	}
 	defer n.untrack(pod, host)
-	splice(pod, host.(*net.TCPConn))
+	maxCopy := bulkCopy
+	if size > 0 {
+		maxCopy = smallCopy // a small-buffered connection stays small
+	}
+	splice(pod, host.(*net.TCPConn), maxCopy)
 }
 
 // forwardUDP is called for the first datagram of a new flow; it must not
@@ -408,13 +418,13 @@ type halfCloser interface {
 // directions are done. Between two kernel sockets (host ports) io.Copy
 // moves the bytes with splice(2); a NAT connection has a netstack end and
 // is copied by copyAdaptive instead.
-func splice(a, b halfCloser) {
+func splice(a, b halfCloser, maxCopy int) {
 	done := make(chan struct{}, 2)
 	cp := func(dst, src halfCloser) {
 		if isKernelConn(dst) && isKernelConn(src) {
 			_, _ = io.Copy(dst, src)
 		} else {
-			copyAdaptive(dst, src)
+			copyAdaptive(dst, src, maxCopy)
 		}
 		_ = dst.CloseWrite()
 		done <- struct{}{}
@@ -447,7 +457,8 @@ var bulkBufs = sync.Pool{New: func() any { b := make([]byte, bulkCopy); return &
 // for as long as it stays busy, which cuts the NAT's CPU per byte by a
 // sixth (measured on pod->host egress); an idle or interactive connection
 // holds only 16 KiB, so thousands of open connections stay cheap.
-func copyAdaptive(dst io.Writer, src io.Reader) {
+// maxCopy below bulkCopy keeps a connection on its small buffer.
+func copyAdaptive(dst io.Writer, src io.Reader, maxCopy int) {
 	small := make([]byte, smallCopy)
 	buf := small
 	var bulk *[]byte
@@ -467,7 +478,7 @@ func copyAdaptive(dst io.Writer, src io.Reader) {
 			return
 		}
 		switch {
-		case bulk == nil && n == len(buf):
+		case bulk == nil && n == len(buf) && maxCopy >= bulkCopy:
 			bulk = bulkBufs.Get().(*[]byte)
 			buf = *bulk
 		case bulk != nil && n < len(buf)/8:

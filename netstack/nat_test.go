@@ -38,7 +38,7 @@ func TestCopyAdaptive(t *testing.T) {
 		{1, 2, 3},                              // never bulk
 	} {
 		var out bytes.Buffer
-		copyAdaptive(&out, &chunkReader{data: data, sizes: sizes})
+		copyAdaptive(&out, &chunkReader{data: data, sizes: sizes}, bulkCopy)
 		if !bytes.Equal(out.Bytes(), data) {
 			t.Errorf("reads of %v: copied %d bytes, not the %d sent (or not the same)", sizes, out.Len(), len(data))
 		}

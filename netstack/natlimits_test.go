@@ -478,3 +478,18 @@ func TestNATForgetPod(t *testing.T) {
 		t.Errorf("%d pods still counted after ForgetPod", left)
 	}
 }
+
+// TestTCPBufferPolicy: a pod's first roomyTCP connections through the NAT
+// get growing buffers, later ones fixed small ones, so that the buffers a
+// pod can make the supervisor hold stay bounded (natlimits.go).
+func TestTCPBufferPolicy(t *testing.T) {
+	for nth, want := range map[int]int{1: 0, roomyTCP: 0, roomyTCP + 1: smallTCPBuffer, DefaultPodTCP: smallTCPBuffer} {
+		if got := tcpBuffer(nth); got != want {
+			t.Errorf("connection %d: buffer %d, want %d", nth, got, want)
+		}
+	}
+	worst := roomyTCP*2*(tcpBufferMax+bulkCopy) + (DefaultPodTCP-roomyTCP)*2*(smallTCPBuffer+smallCopy)
+	if worst > 512<<20 {
+		t.Errorf("a pod at its TCP cap can make the NAT buffer %d MiB", worst>>20)
+	}
+}
