@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"podbox.dev/podbox/image"
+	"podbox.dev/podbox/pod"
 	"podbox.dev/podbox/probes"
 	"podbox.dev/podbox/sandbox"
 )
@@ -190,7 +191,7 @@ func (r *runner) objectLocked() *corev1.Pod {
 			}
 			return out
 		}(),
-		QOSClass: qosClass(&p.Spec),
+		QOSClass: pod.QOSClass(p),
 		Reason:   r.rec.Reason,
 		Message:  r.rec.Message,
 	}

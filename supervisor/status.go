@@ -291,34 +291,6 @@ func containersReady(phase corev1.PodPhase, ctrs []*containerRecord) (bool, stri
 	return true, "", ""
 }
 
-// qosClass is Kubernetes' QoS class from the containers' requests and limits.
-func qosClass(spec *corev1.PodSpec) corev1.PodQOSClass {
-	any, guaranteed := false, true
-	for _, c := range spec.Containers {
-		req, lim := c.Resources.Requests, c.Resources.Limits
-		if len(req) > 0 || len(lim) > 0 {
-			any = true
-		}
-		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-			l, ok := lim[r]
-			if !ok {
-				guaranteed = false
-				continue
-			}
-			if q, ok := req[r]; ok && q.Cmp(l) != 0 {
-				guaranteed = false
-			}
-		}
-	}
-	switch {
-	case !any:
-		return corev1.PodQOSBestEffort
-	case guaranteed:
-		return corev1.PodQOSGuaranteed
-	}
-	return corev1.PodQOSBurstable
-}
-
 // sortedStatuses returns container statuses sorted by name, as the kubelet does.
 func sortedStatuses(ctrs []*containerRecord) []corev1.ContainerStatus {
 	out := make([]corev1.ContainerStatus, 0, len(ctrs))

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 func waiting(name string) *containerRecord {
@@ -97,29 +96,6 @@ func TestContainerStatus(t *testing.T) {
 	got := sortedStatuses([]*containerRecord{waiting("web"), waiting("side")})
 	if got[0].Name != "side" || got[1].Name != "web" {
 		t.Errorf("statuses not sorted by name: %s, %s", got[0].Name, got[1].Name)
-	}
-}
-
-func TestQOSClass(t *testing.T) {
-	q := resource.MustParse
-	spec := func(reqs, lims corev1.ResourceList) *corev1.PodSpec {
-		return &corev1.PodSpec{Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{Requests: reqs, Limits: lims}}}}
-	}
-	both := corev1.ResourceList{corev1.ResourceCPU: q("1"), corev1.ResourceMemory: q("1Gi")}
-	tests := []struct {
-		spec *corev1.PodSpec
-		want corev1.PodQOSClass
-	}{
-		{spec(nil, nil), corev1.PodQOSBestEffort},
-		{spec(both, both), corev1.PodQOSGuaranteed},
-		{spec(nil, both), corev1.PodQOSGuaranteed}, // requests default to limits
-		{spec(corev1.ResourceList{corev1.ResourceCPU: q("500m")}, both), corev1.PodQOSBurstable},
-		{spec(corev1.ResourceList{corev1.ResourceMemory: q("1Gi")}, nil), corev1.PodQOSBurstable},
-	}
-	for i, tt := range tests {
-		if got := qosClass(tt.spec); got != tt.want {
-			t.Errorf("case %d: qosClass = %s, want %s", i, got, tt.want)
-		}
 	}
 }
 

@@ -725,36 +725,13 @@ func tolerations(ts []corev1.Toleration) []string {
 	return out
 }
 
-// qosClass is the pod's QoS class as reported, or as the kubelet would
-// compute it: BestEffort without any request or limit, Guaranteed when every
-// container's CPU and memory limits are set and equal to their requests,
-// Burstable otherwise.
+// qosClass is the pod's QoS class as reported, or as the kubelet computes
+// it (pod.QOSClass) for a pod object without one.
 func qosClass(p *corev1.Pod) corev1.PodQOSClass {
 	if p.Status.QOSClass != "" {
 		return p.Status.QOSClass
 	}
-	all := append(slices.Clone(p.Spec.InitContainers), p.Spec.Containers...)
-	limited, guaranteed := false, true
-	for _, c := range all {
-		r := c.Resources
-		if len(r.Requests) > 0 || len(r.Limits) > 0 {
-			limited = true
-		}
-		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-			limit, hasLimit := r.Limits[name]
-			req, hasReq := r.Requests[name]
-			if !hasLimit || (hasReq && req.Cmp(limit) != 0) {
-				guaranteed = false
-			}
-		}
-	}
-	switch {
-	case !limited:
-		return corev1.PodQOSBestEffort
-	case guaranteed:
-		return corev1.PodQOSGuaranteed
-	}
-	return corev1.PodQOSBurstable
+	return pod.QOSClass(p)
 }
 
 func titleBool(b bool) string {
