@@ -220,6 +220,32 @@ spec:
 	}
 }
 
+// TestLongPodNameHostname: a pod name longer than a hostname may be (63
+// characters) gives the kubelet's truncated hostname, the same in the
+// sandbox (hostname) and in /etc/hostname.
+func TestLongPodNameHostname(t *testing.T) {
+	t.Parallel()
+	e := shared
+	name := "long-" + strings.Repeat("abcdefghi-", 7) + "end"
+	want := strings.TrimRight(name[:63], "-.")
+	e.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: %s
+    command: ["sh", "-c", "hostname; cat /etc/hostname"]
+`, name, busyboxRef))
+	defer e.run(t, nil, "delete", "pod", name, "--now")
+	e.waitFor(t, name, 60*time.Second, "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+	if out := e.ok(t, "logs", name); out != want+"\n"+want+"\n" {
+		t.Errorf("hostname, then /etc/hostname: %q, want %q twice", out, want)
+	}
+}
+
 // TestRefusedIsolationBreakers: privileged and host namespaces are refused
 // at apply time, saying why, and nothing is created.
 func TestRefusedIsolationBreakers(t *testing.T) {

@@ -41,3 +41,19 @@ func TestQOSClass(t *testing.T) {
 		}
 	}
 }
+
+func TestHostname(t *testing.T) {
+	long := "a23456789-123456789-123456789-123456789-123456789-123456789-12-4567"
+	for _, tc := range []struct{ name, hostname, want string }{
+		{"web", "", "web"},
+		{"web", "db-0", "db-0"},
+		{long, "", "a23456789-123456789-123456789-123456789-123456789-123456789-12"},
+		{long[:62] + ".x", "", long[:62]},
+	} {
+		p := &corev1.Pod{}
+		p.Name, p.Spec.Hostname = tc.name, tc.hostname
+		if got := Hostname(p); got != tc.want {
+			t.Errorf("Hostname(%q, %q) = %q, want %q", tc.name, tc.hostname, got, tc.want)
+		}
+	}
+}

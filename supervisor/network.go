@@ -459,7 +459,7 @@ func (r *runner) writeNetworkFiles(pn *podNetwork, ip netip.Addr) error {
 		return err
 	}
 	p := r.rec.Pod
-	hostname := podHostname(p)
+	hostname := pod.Hostname(p)
 	podIP := ""
 	if ip.IsValid() {
 		podIP = ip.String()
@@ -496,19 +496,6 @@ func (r *runner) writeNetworkFiles(pn *podNetwork, ip netip.Addr) error {
 		}
 	}
 	return nil
-}
-
-// podHostname is the pod's hostname as the kubelet derives it: spec.hostname
-// or the pod name, at most 63 characters without a trailing '-' or '.'.
-func podHostname(p *corev1.Pod) string {
-	h := p.Name
-	if p.Spec.Hostname != "" {
-		h = p.Spec.Hostname
-	}
-	if len(h) > 63 {
-		h = strings.TrimRight(h[:63], "-.")
-	}
-	return h
 }
 
 // networkMounts are the files every container of the pod gets from its

@@ -203,11 +203,7 @@ func (r *runner) ensureImage(c *corev1.Container) (*image.Image, error) {
 
 func (r *runner) sandboxPod() sandbox.Pod {
 	p := r.rec.Pod
-	hostname := p.Name
-	if p.Spec.Hostname != "" {
-		hostname = p.Spec.Hostname
-	}
-	return sandbox.Pod{ID: r.rec.SandboxID, Name: p.Name, Namespace: p.Namespace, UID: string(p.UID), Hostname: hostname, NetNS: r.netnsPath(), Mounts: r.networkMounts(),
+	return sandbox.Pod{ID: r.rec.SandboxID, Name: p.Name, Namespace: p.Namespace, UID: string(p.UID), Hostname: pod.Hostname(p), NetNS: r.netnsPath(), Mounts: r.networkMounts(),
 		SharePID: p.Spec.ShareProcessNamespace != nil && *p.Spec.ShareProcessNamespace}
 }
 
