@@ -222,10 +222,7 @@ func fieldValue(p *corev1.Pod, fp string, rt EnvRuntime) (string, error) {
 	case "status.hostIPs":
 		return strings.Join(rt.HostIPs, ","), nil
 	}
-	if v, ok := Field(p, fp); ok {
-		return v, nil
-	}
-	return "", fmt.Errorf("unsupported fieldRef fieldPath %q", fp)
+	return Field(p, fp)
 }
 
 func first(s []string) string {

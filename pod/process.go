@@ -7,6 +7,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/kubectl/pkg/util/fieldpath"
 )
 
 // Process is what runs in a container: the image config merged with the
@@ -103,35 +104,20 @@ func MergeProcess(p *corev1.Pod, c *corev1.Container, img v1.Config, opts ...Opt
 	return Process{Args: args, Env: env.list(), Cwd: cwd, User: user(p, c, img.User)}, nil
 }
 
-// Field returns the value of a downward-API field path that is fixed by
-// the pod object (runtime values such as status.podIP are not), for env
-// fieldRef and downwardAPI volume items alike.
-func Field(p *corev1.Pod, fp string) (string, bool) {
+// Field is the value of a downward-API field path that is fixed by the pod
+// object (runtime values such as status.podIP are not), for env fieldRef
+// and downwardAPI volume items alike: spec.nodeName and
+// spec.serviceAccountName as the kubelet's podFieldSelectorRuntimeValue
+// reads them, everything else (metadata.*, whole label and annotation maps
+// as key="value" lines) by Kubernetes' own fieldpath.ExtractFieldPathAsString.
+func Field(p *corev1.Pod, fp string) (string, error) {
 	switch fp {
-	case "metadata.name":
-		return p.Name, true
-	case "metadata.namespace":
-		return p.Namespace, true
-	case "metadata.uid":
-		return string(p.UID), true
 	case "spec.nodeName":
-		return p.Spec.NodeName, true
+		return p.Spec.NodeName, nil
 	case "spec.serviceAccountName":
-		return p.Spec.ServiceAccountName, true
+		return p.Spec.ServiceAccountName, nil
 	}
-	for prefix, m := range map[string]map[string]string{"metadata.labels": p.Labels, "metadata.annotations": p.Annotations} {
-		rest, ok := strings.CutPrefix(fp, prefix+"[")
-		if !ok || !strings.HasSuffix(rest, "]") {
-			continue
-		}
-		key, err := strconv.Unquote(strings.Replace(strings.TrimSuffix(rest, "]"), "'", `"`, 2))
-		if err != nil {
-			return "", false
-		}
-		// A missing label or annotation is the empty string, as on a cluster.
-		return m[key], true
-	}
-	return "", false
+	return fieldpath.ExtractFieldPathAsString(p, fp)
 }
 
 func user(p *corev1.Pod, c *corev1.Container, imageUser string) string {

@@ -3,8 +3,6 @@ package volume
 import (
 	"fmt"
 	"os"
-	"sort"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -129,30 +127,7 @@ func downwardAPIPayload(p *corev1.Pod, allocatable corev1.ResourceList, items []
 // podFieldValue is a downwardAPI volume's fieldRef: the fields of the pod
 // object, with whole label and annotation maps as key="value" lines.
 func podFieldValue(p *corev1.Pod, fp string) (string, error) {
-	switch fp {
-	case "metadata.labels":
-		return formatMap(p.Labels), nil
-	case "metadata.annotations":
-		return formatMap(p.Annotations), nil
-	}
-	if v, ok := pod.Field(p, fp); ok {
-		return v, nil
-	}
-	return "", fmt.Errorf("unsupported fieldPath %q: a downwardAPI volume supports metadata.name, metadata.namespace, metadata.uid, metadata.labels, metadata.annotations, metadata.labels['KEY'] and metadata.annotations['KEY']", fp)
-}
-
-// formatMap is the kubelet's fieldpath.FormatMap: sorted key="value" lines.
-func formatMap(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%v=%q\n", k, m[k])
-	}
-	return strings.TrimSuffix(b.String(), "\n")
+	return pod.Field(p, fp)
 }
 
 // projectedPayload combines the sources of a projected volume in one

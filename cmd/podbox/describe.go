@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/kubectl/pkg/util/fieldpath"
 
 	"podbox.dev/podbox/pod"
 )
@@ -505,31 +506,12 @@ func (d describer) env(p *corev1.Pod, env []corev1.EnvVar) {
 	}
 }
 
-// fieldValue resolves the downward-API fields podbox serves, for the
-// Environment listing.
+// fieldValue is an env fieldRef's value in the Environment listing, as
+// kubectl describe resolves it: from the pod object's metadata only, so
+// spec.nodeName or status.podIP show empty, as they do there.
 func fieldValue(p *corev1.Pod, path string) string {
-	switch path {
-	case "metadata.name":
-		return p.Name
-	case "metadata.namespace":
-		return p.Namespace
-	case "metadata.uid":
-		return string(p.UID)
-	case "spec.nodeName":
-		return p.Spec.NodeName
-	case "spec.serviceAccountName":
-		return p.Spec.ServiceAccountName
-	case "status.hostIP":
-		return p.Status.HostIP
-	case "status.podIP":
-		return p.Status.PodIP
-	}
-	for prefix, m := range map[string]map[string]string{"metadata.labels": p.Labels, "metadata.annotations": p.Annotations} {
-		if key, ok := strings.CutPrefix(path, prefix+"['"); ok {
-			return m[strings.TrimSuffix(key, "']")]
-		}
-	}
-	return ""
+	v, _ := fieldpath.ExtractFieldPathAsString(p, path)
+	return v
 }
 
 func (d describer) mounts(mounts []corev1.VolumeMount) {
