@@ -34,8 +34,9 @@ const LifecycleUserAgent = "kube-lifecycle/" + KubernetesVersion
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // ExecFunc runs cmd in the container and returns its combined output (at
-// most MaxOutput bytes of it: collect it in a CappedBuffer) and exit code. err is for failing to run it at all (the container is gone,
-// runsc failed), never for a non-zero exit. It should stop when ctx is done;
+// most MaxOutput bytes of it: collect it in a CappedBuffer) and exit code.
+// err is for failing to run it at all (the container is gone, runsc
+// failed), never for a non-zero exit. It should stop when ctx is done;
 // if it does not, the probe still times out and the call is abandoned.
 type ExecFunc func(ctx context.Context, cmd []string) (output []byte, exitCode int, err error)
 

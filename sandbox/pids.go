@@ -3,7 +3,6 @@ package sandbox
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -108,11 +107,10 @@ func (r *Runsc) PrepareContainerCgroup(ctx context.Context, sandboxID, container
 // container: podbox-pause as root with CAP_SYS_ADMIN alone (to mount cgroup2
 // in a mount namespace of its own), no_new_privs set.
 func pidsHelper(containerID string, limit int) *specs.Process {
-	caps := []string{"CAP_SYS_ADMIN"}
 	return &specs.Process{
 		Args:            []string{pauseBinary, "pids-max", containerID, strconv.Itoa(limit)},
 		Cwd:             "/",
-		Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		Capabilities:    sysAdminOnly(),
 		NoNewPrivileges: true,
 	}
 }
@@ -146,50 +144,6 @@ func resultErr(out cgroupsResults, what string) error {
 	return nil
 }
 
-// memoryUsageOpts and memoryUsage mirror control.MemoryUsageOpts and
-// control.MemoryUsage (the Usage.Collect call of `runsc usage`).
-type memoryUsageOpts struct {
-	Full bool `json:"Full"`
-}
-
-type memoryUsage struct {
-	System uint64 `json:"System"`
-	Total  uint64 `json:"Total"`
-}
-
-// SandboxMemory is the sentry's whole memory accounting for a sandbox, as
-// `runsc usage --full` reports it.
-type SandboxMemory struct {
-	// Total is everything the sentry accounts: every container's anonymous
-	// memory, page cache and memory-backed files (tmpfs, emptyDir medium
-	// Memory, the overlay's upper layer), including what belongs to no live
-	// container (files left by containers that exited, the pause), plus
-	// System.
-	Total uint64
-	// System is the sentry's own allocations from its memory file.
-	System uint64
-}
-
-// PodMemory asks the sentry for its total memory usage (the Usage.Collect
-// control call with a full accounting). Unlike the per-container figures it
-// counts memory whose container has exited, so a pod cannot hide usage from
-// its pod-level limit by leaving it behind.
-func (r *Runsc) PodMemory(sandboxID string) (SandboxMemory, error) {
-	c, err := r.control(sandboxID)
-	if err != nil {
-		return SandboxMemory{}, err
-	}
-	defer c.Close()
-	var out memoryUsage
-	if err := c.Call("Usage.Collect", &memoryUsageOpts{Full: true}, &out); err != nil {
-		return SandboxMemory{}, fmt.Errorf("memory usage of sandbox %s: %w", sandboxID, err)
-	}
-	if out.Total == 0 {
-		return SandboxMemory{}, errors.New("memory usage of sandbox " + sandboxID + ": the sentry reported none")
-	}
-	return SandboxMemory{Total: out.Total, System: out.System}, nil
-}
-
 // WithPauseCgroups makes the pause container create the capped cgroups of
 // the containers ids as it boots (`podbox-pause --pids-max`), so that their
 // first start needs no helper exec (PrepareContainerCgroup). The pause gets
@@ -197,8 +151,14 @@ func (r *Runsc) PodMemory(sandboxID string) (SandboxMemory, error) {
 // its stdout; read the report with PauseReport before starting any of ids.
 func WithPauseCgroups(s *specs.Spec, ids []string, limit int) {
 	s.Process.Args = append([]string{pauseBinary, "--pids-max", strconv.Itoa(limit)}, ids...)
+	s.Process.Capabilities = sysAdminOnly()
+}
+
+// sysAdminOnly is CAP_SYS_ADMIN and nothing else, none inheritable: what
+// podbox-pause needs to mount cgroup2 in a mount namespace of its own.
+func sysAdminOnly() *specs.LinuxCapabilities {
 	caps := []string{"CAP_SYS_ADMIN"}
-	s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+	return &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
 }
 
 // PauseReport reads the pause container's report of WithPauseCgroups from

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -168,4 +169,48 @@ func parseStat(s string) (ppid int, ticks uint64, ok bool) {
 		ticks += n
 	}
 	return ppid, ticks, true
+}
+
+// memoryUsageOpts and memoryUsage mirror control.MemoryUsageOpts and
+// control.MemoryUsage (the Usage.Collect call of `runsc usage`).
+type memoryUsageOpts struct {
+	Full bool `json:"Full"`
+}
+
+type memoryUsage struct {
+	System uint64 `json:"System"`
+	Total  uint64 `json:"Total"`
+}
+
+// SandboxMemory is the sentry's whole memory accounting for a sandbox, as
+// `runsc usage --full` reports it.
+type SandboxMemory struct {
+	// Total is everything the sentry accounts: every container's anonymous
+	// memory, page cache and memory-backed files (tmpfs, emptyDir medium
+	// Memory, the overlay's upper layer), including what belongs to no live
+	// container (files left by containers that exited, the pause), plus
+	// System.
+	Total uint64
+	// System is the sentry's own allocations from its memory file.
+	System uint64
+}
+
+// PodMemory asks the sentry for its total memory usage (the Usage.Collect
+// control call with a full accounting). Unlike the per-container figures it
+// counts memory whose container has exited, so a pod cannot hide usage from
+// its pod-level limit by leaving it behind.
+func (r *Runsc) PodMemory(sandboxID string) (SandboxMemory, error) {
+	c, err := r.control(sandboxID)
+	if err != nil {
+		return SandboxMemory{}, err
+	}
+	defer c.Close()
+	var out memoryUsage
+	if err := c.Call("Usage.Collect", &memoryUsageOpts{Full: true}, &out); err != nil {
+		return SandboxMemory{}, fmt.Errorf("memory usage of sandbox %s: %w", sandboxID, err)
+	}
+	if out.Total == 0 {
+		return SandboxMemory{}, errors.New("memory usage of sandbox " + sandboxID + ": the sentry reported none")
+	}
+	return SandboxMemory{Total: out.Total, System: out.System}, nil
 }

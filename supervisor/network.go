@@ -101,10 +101,13 @@ type natLimitsFile struct {
 }
 
 func (f natLimitsFile) limits(path string) (netstack.NATLimits, error) {
-	for name, v := range map[string]int{"podTCPConnections": f.PodTCPConnections, "podUDPFlows": f.PodUDPFlows,
-		"podPendingTCP": f.PodPendingTCP, "tcpConnections": f.TCPConnections, "udpFlows": f.UDPFlows, "pendingTCP": f.PendingTCP} {
-		if v < 0 {
-			return netstack.NATLimits{}, fmt.Errorf("%s: nat.%s: %d is negative (omit it or use 0 for the default)", path, name, v)
+	for _, field := range []struct {
+		name string
+		v    int
+	}{{"podTCPConnections", f.PodTCPConnections}, {"podUDPFlows", f.PodUDPFlows}, {"podPendingTCP", f.PodPendingTCP},
+		{"tcpConnections", f.TCPConnections}, {"udpFlows", f.UDPFlows}, {"pendingTCP", f.PendingTCP}} {
+		if field.v < 0 {
+			return netstack.NATLimits{}, fmt.Errorf("%s: nat.%s: %d is negative (omit it or use 0 for the default)", path, field.name, field.v)
 		}
 	}
 	return netstack.NATLimits{PodTCP: f.PodTCPConnections, PodUDP: f.PodUDPFlows, PodPendingTCP: f.PodPendingTCP,

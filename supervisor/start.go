@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -404,7 +405,10 @@ func (r *runner) startContainer(c *corev1.Container) error {
 		r.waitingError(c.Name, "CreateContainerConfigError", err)
 		return nil
 	}
-	defer r.releaseVolumeMounts(c)
+	// Staging mounts live only while runsc sets the container up: released
+	// right after it ran, or on any way out before.
+	release := sync.OnceFunc(func() { r.releaseVolumeMounts(c) })
+	defer release()
 	if c.TerminationMessagePath != "" {
 		f, err := r.terminationFile(c.Name, restart)
 		if err != nil {
@@ -427,7 +431,7 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	} else {
 		err = r.runWithLogs(c.Name, restart, live, bundle)
 	}
-	r.releaseVolumeMounts(c)
+	release()
 	if err != nil {
 		_ = r.runsc.Delete(context.Background(), live.id)
 		return err

@@ -2,10 +2,12 @@ package supervisor
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,14 +90,6 @@ func (r *runner) pruneInstances(name string, keep ...int32) {
 // instances not in keep. Names of other containers' files, and files it
 // cannot parse, are left alone.
 func pruneInstanceFiles(logDir, termDir, name string, keep []int32) error {
-	kept := func(n int32) bool {
-		for _, k := range keep {
-			if n == k {
-				return true
-			}
-		}
-		return false
-	}
 	var errs []error
 	remove := func(dir string, instance func(string) (int32, bool)) {
 		entries, err := os.ReadDir(dir)
@@ -106,7 +100,7 @@ func pruneInstanceFiles(logDir, termDir, name string, keep []int32) error {
 			return
 		}
 		for _, e := range entries {
-			if n, ok := instance(e.Name()); ok && !kept(n) {
+			if n, ok := instance(e.Name()); ok && !slices.Contains(keep, n) {
 				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !os.IsNotExist(err) {
 					errs = append(errs, err)
 				}
@@ -115,10 +109,7 @@ func pruneInstanceFiles(logDir, termDir, name string, keep []int32) error {
 	}
 	remove(logDir, logInstance)
 	remove(termDir, func(f string) (int32, bool) { return terminationInstance(name, f) })
-	if len(errs) > 0 {
-		return fmt.Errorf("%v", errs)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // logInstance returns the instance a log file belongs to: "<n>.log" or a
