@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
 
-	"podbox.dev/podbox/supervisor"
+	"podbox.dev/podbox/cri"
 )
 
 // podAttach attaches to a running container over the same websocket
@@ -44,7 +44,7 @@ func (s *Server) podAttach(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.Close()
-	st := supervisor.Streams{Stdout: streams[chanStdout]}
+	st := cri.Streams{Stdout: streams[chanStdout]}
 	if stdin {
 		st.Stdin = streams[chanStdin]
 	}

@@ -13,7 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
 
-	"podbox.dev/podbox/supervisor"
+	"podbox.dev/podbox/cri"
 )
 
 // The Kubernetes exec stream channels, in protocol order.
@@ -64,7 +64,7 @@ func (s *Server) podExec(w http.ResponseWriter, r *http.Request) {
 	}
 	defer conn.Close()
 
-	var st supervisor.Streams
+	var st cri.Streams
 	if stdin {
 		st.Stdin = streams[chanStdin]
 	}
@@ -84,8 +84,8 @@ func (s *Server) podExec(w http.ResponseWriter, r *http.Request) {
 
 // resizeRequests decodes the resize channel: one JSON TerminalSize
 // ({"Width":80,"Height":24}) per message, as client-go sends them.
-func resizeRequests(ctx context.Context, r io.Reader) <-chan supervisor.TermSize {
-	out := make(chan supervisor.TermSize)
+func resizeRequests(ctx context.Context, r io.Reader) <-chan cri.TermSize {
+	out := make(chan cri.TermSize)
 	go func() {
 		defer close(out)
 		dec := json.NewDecoder(r)
@@ -95,7 +95,7 @@ func resizeRequests(ctx context.Context, r io.Reader) <-chan supervisor.TermSize
 				return
 			}
 			select {
-			case out <- supervisor.TermSize{Width: sz.Width, Height: sz.Height}:
+			case out <- cri.TermSize{Width: sz.Width, Height: sz.Height}:
 			case <-ctx.Done():
 				return
 			}

@@ -2,19 +2,16 @@ package supervisor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
-	"podbox.dev/podbox/sandbox"
+	"podbox.dev/podbox/cri"
 )
 
 // pickContainer applies the API's rule: the container may be omitted only
@@ -119,7 +116,7 @@ func (r *runner) nextInstance(ctx context.Context, name string, attempt int32) (
 
 // exec runs cmd in a running container with the container's environment,
 // working directory and user (as CRI exec does) and returns its exit code.
-func (r *runner) exec(ctx context.Context, container string, cmd []string, st Streams) (int, error) {
+func (r *runner) exec(ctx context.Context, container string, cmd []string, st cri.Streams) (int, error) {
 	c, err := r.pickContainer(container)
 	if err != nil {
 		return -1, err
@@ -131,60 +128,9 @@ func (r *runner) exec(ctx context.Context, container string, cmd []string, st St
 	if len(cmd) == 0 {
 		return -1, apierrors.NewBadRequest("you must specify at least one command for the container")
 	}
-	code, err := r.execIn(ctx, live, cmd, st)
+	code, err := r.sup.rt.Exec(ctx, live.id, cmd, st)
 	if err != nil {
 		return -1, apierrors.NewInternalError(fmt.Errorf("exec in container %q: %w", c.Name, err))
 	}
 	return code, nil
-}
-
-// execIn runs cmd in a container instance, as CRI exec does, and returns
-// its exit code. A terminal session goes through runsc exec (which owns the
-// pty and forwards signals to its foreground process); everything else —
-// probes, hooks, cp, exec without -t — through the sandbox's control socket,
-// which costs no runsc process.
-func (r *runner) execIn(ctx context.Context, live *liveContainer, cmd []string, st Streams) (int, error) {
-	if !st.TTY {
-		return r.execPipes(ctx, live, cmd, st)
-	}
-	procFile, err := r.writeExecProcess(live, cmd)
-	if err != nil {
-		return -1, err
-	}
-	defer os.Remove(procFile)
-	return r.execTTY(ctx, live, procFile, st)
-}
-
-// exitCode turns the outcome of a finished runsc exec into the command's
-// exit code (runsc exec exits with it).
-func exitCode(x *exec.Cmd, err error) (int, error) {
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return exit.ExitCode(), nil
-	}
-	if errors.Is(err, exec.ErrWaitDelay) {
-		return x.ProcessState.ExitCode(), nil
-	}
-	if err != nil {
-		return -1, err
-	}
-	return 0, nil
-}
-
-// writeExecProcess writes the process file of a terminal session for
-// runsc exec --process.
-func (r *runner) writeExecProcess(live *liveContainer, cmd []string) (string, error) {
-	p := sandbox.ExecProcess(live.proc, cmd)
-	sandbox.WithTerminal(p)
-	b, err := json.Marshal(p)
-	if err != nil {
-		return "", err
-	}
-	f, err := os.CreateTemp(filepath.Join(r.dir, "bundles"), "exec-*.json")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	_, err = f.Write(b)
-	return f.Name(), err
 }

@@ -6,20 +6,24 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"podbox.dev/podbox/cri"
 )
 
 // adopt takes over a pod whose sandbox a crashed predecessor left running
 // in the same namespaces: its running containers are watched again (an exit
-// that happened meanwhile is reported by runsc wait), nothing is restarted,
-// and the start of the pod continues where it stopped.
+// that happened meanwhile is reported by the runtime), nothing is
+// restarted, and the start of the pod continues where it stopped.
 func (r *runner) adopt() {
 	ctx := context.Background()
-	r.adoptNetwork()
+	if _, err := r.sup.rt.AdoptPodSandbox(ctx, r.sandboxConfig()); err != nil {
+		r.sup.opts.Log.Warn("adopt pod sandbox", "pod", r.name, "err", err)
+	}
 	for _, c := range r.allContainers() {
 		r.mu.Lock()
 		cr, _ := r.container(c.Name)
 		id := strings.TrimPrefix(cr.ContainerID, "gvisor://")
-		running := cr.Running
+		running, attempt := cr.Running, cr.RestartCount
 		r.mu.Unlock()
 		if id == "" {
 			continue
@@ -28,20 +32,21 @@ func (r *runner) adopt() {
 		if !running {
 			continue
 		}
-		if _, err := r.runsc.State(ctx, id); err != nil {
-			r.sup.opts.Log.Warn("adopt container", "pod", r.name, "container", c.Name, "err", err)
-		}
 		live := &liveContainer{name: c.Name, id: id, stopSignal: "TERM", exited: make(chan struct{})}
+		cfg := &cri.ContainerConfig{Name: c.Name, Attempt: attempt, TTY: c.TTY, Stdin: c.Stdin, StdinOnce: c.StdinOnce, LogPath: r.logPath(c.Name, attempt)}
 		if img, err := r.adoptImage(c); err == nil {
 			if s := img.image.Config.StopSignal; s != "" {
 				live.stopSignal = s
 			}
+			cfg.Image, cfg.Rootfs = img.image.Ref, img.rootfs
 			if proc, err := r.process(c, img); err == nil {
-				live.proc = proc
+				cfg.Process = proc
 			}
 		}
-		// The log server goes on writing this instance's log; there is
-		// nothing here to wait for.
+		// The log server goes on writing this instance's log.
+		if err := r.sup.rt.AdoptContainer(ctx, r.rec.SandboxID, id, cfg); err != nil {
+			r.sup.opts.Log.Warn("adopt container", "pod", r.name, "container", c.Name, "err", err)
+		}
 		r.setLive(c.Name, live)
 		r.startProbes(c)
 		go r.watch(c.Name, live)

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"podbox.dev/podbox/cri"
 	"podbox.dev/podbox/probes"
 )
 
@@ -22,7 +23,7 @@ func (r *runner) runHook(ctx context.Context, c *corev1.Container, live *liveCon
 		// Capped as the kubelet caps it: a hook printing gigabytes is
 		// drained, not held (it has no timeout; postStart waits for it).
 		out := probes.NewCappedBuffer(probes.MaxOutput)
-		code, err := r.execIn(ctx, live, h.Exec.Command, Streams{Stdout: out, Stderr: out})
+		code, err := r.sup.rt.Exec(ctx, live.id, h.Exec.Command, cri.Streams{Stdout: out, Stderr: out})
 		if err != nil {
 			return err
 		}
@@ -54,7 +55,7 @@ func (r *runner) httpHook(ctx context.Context, c *corev1.Container, h *corev1.HT
 	if h.Host == "" && podIP == "" {
 		return errors.New("httpGet hook: the pod has no IP (the pod network is unavailable)")
 	}
-	get, err := probes.NewHTTPGet(h, c, podIP, probes.LifecycleUserAgent, 0, r.sup.dialPod)
+	get, err := probes.NewHTTPGet(h, c, podIP, probes.LifecycleUserAgent, 0, r.sup.rt.Dial)
 	if err != nil {
 		return err
 	}

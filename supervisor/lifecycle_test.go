@@ -1,64 +1,11 @@
 package supervisor
 
 import (
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 )
-
-// TestContainerIDsNoPrefix: runsc resolves an ID by prefix, so no instance's
-// ID may begin another's in the same sandbox, whatever the container names
-// (DNS labels, dashes included) and restart counts.
-func TestContainerIDsNoPrefix(t *testing.T) {
-	const sb = "0123456789abcdef"
-	names := []string{"a", "a-0", "a-0-0", "a-1", "a-10", "app", "app-1", "app-1-0", "b0", "0", "1", "10"}
-	restarts := []int32{0, 1, 2, 10, 15, 16, 255, 256, math.MaxInt32}
-	var ids []string
-	for _, n := range names {
-		for _, r := range restarts {
-			ids = append(ids, containerID(sb, n, r))
-		}
-	}
-	for i, a := range ids {
-		if !strings.HasPrefix(a, sb+"-") {
-			t.Errorf("%s does not begin with its sandbox ID and a dash", a)
-		}
-		for j, b := range ids {
-			if i != j && strings.HasPrefix(b, a) {
-				t.Errorf("ID %s is a prefix of %s", a, b)
-			}
-		}
-	}
-	// The old form's collisions, as the issue reported them.
-	old := func(n string, r int) string { return sb + "-" + n + "-" + string(rune('0'+r)) }
-	if !strings.HasPrefix(old("a-0", 0), old("a", 0)) || !strings.HasPrefix(old("app-1", 0), old("app", 1)) {
-		t.Fatal("the old form was expected to collide")
-	}
-	if got, want := containerID(sb, "app", 10), sb+"-app.0000000a"; got != want {
-		t.Errorf("containerID = %s, want %s", got, want)
-	}
-}
-
-// TestLongestFirst: deleting longest IDs first never leaves an ID that is a
-// prefix of one deleted later; the sandbox (shortest) goes last.
-func TestLongestFirst(t *testing.T) {
-	ids := map[string]bool{"s": true, "s-a-0": true, "s-a-0-0": true, "s-b.00000000": true}
-	got := longestFirst(ids)
-	want := []string{"s-b.00000000", "s-a-0-0", "s-a-0", "s"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("longestFirst = %v, want %v", got, want)
-	}
-	for i, a := range got {
-		for _, b := range got[i+1:] {
-			if strings.HasPrefix(b, a) {
-				t.Errorf("%s deleted before %s, which it is a prefix of", a, b)
-			}
-		}
-	}
-}
 
 func TestInstanceFileNames(t *testing.T) {
 	for _, c := range []struct {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"podbox.dev/podbox/cri/crilog"
 )
 
 // fixedClock returns t, t+1ns, t+2ns, ... so lines are distinguishable.
@@ -21,42 +23,28 @@ func fixedClock() func() time.Time {
 	return func() time.Time { return base.Add(time.Duration(n.Add(1))) }
 }
 
+// writeLog writes a log as a runtime does (crilog).
 func writeLog(t *testing.T, streams map[string]string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "0.log")
-	lf, err := openLog(path, fixedClock())
+	lf, err := crilog.Open(path, fixedClock())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"stdout", "stderr"} {
 		if content, ok := streams[s]; ok {
-			lf.copyStream(s, strings.NewReader(content))
+			lf.CopyStream(s, strings.NewReader(content))
 		}
 	}
 	lf.Close()
 	return path
 }
 
-func TestCRILogFormat(t *testing.T) {
-	path := writeLog(t, map[string]string{"stdout": "hello\nworld\nno newline", "stderr": "oops\n"})
-	b, _ := os.ReadFile(path)
-	want := "2026-11-22T07:00:00.000000001Z stdout F hello\n" +
-		"2026-11-22T07:00:00.000000002Z stdout F world\n" +
-		"2026-11-22T07:00:00.000000003Z stdout P no newline\n" +
-		"2026-11-22T07:00:00.000000004Z stderr F oops\n"
-	if string(b) != want {
-		t.Errorf("log file:\n%s\nwant:\n%s", b, want)
-	}
-}
-
-func TestLongLinesSplitIntoPartials(t *testing.T) {
-	long := strings.Repeat("x", maxLogLine+10)
+// TestReadLongLines: the partial records of a long line read back as the
+// line.
+func TestReadLongLines(t *testing.T) {
+	long := strings.Repeat("x", crilog.MaxLine+10)
 	path := writeLog(t, map[string]string{"stdout": long + "\n"})
-	b, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[0], " stdout P ") || !strings.Contains(lines[1], " stdout F ") {
-		t.Fatalf("a %d-byte line became %d records", len(long), len(lines))
-	}
 	var out bytes.Buffer
 	if err := readLog(context.Background(), path, LogOptions{TailLines: -1}, &out, nil); err != nil {
 		t.Fatal(err)
@@ -108,7 +96,7 @@ func TestReadLogOptions(t *testing.T) {
 
 func TestFollowStopsAfterTheContainerStopsWithoutLosingLines(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "0.log")
-	lf, err := openLog(path, fixedClock())
+	lf, err := crilog.Open(path, fixedClock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +107,9 @@ func TestFollowStopsAfterTheContainerStopsWithoutLosingLines(t *testing.T) {
 		readLog(context.Background(), path, LogOptions{Follow: true, TailLines: -1}, &out, stopped.Load)
 		done <- out.String()
 	}()
-	lf.copyStream("stdout", strings.NewReader("early\n"))
+	lf.CopyStream("stdout", strings.NewReader("early\n"))
 	time.Sleep(150 * time.Millisecond)
-	lf.copyStream("stdout", strings.NewReader("last words\n"))
+	lf.CopyStream("stdout", strings.NewReader("last words\n"))
 	stopped.Store(true)
 	lf.Close()
 	select {
@@ -147,7 +135,7 @@ func writeCRI(t *testing.T, records ...string) string {
 		if _, err := fmt.Sscanf(head, "%d %s %s", &secs, &stream, &tag); err != nil {
 			t.Fatalf("record %q: %v", r, err)
 		}
-		fmt.Fprintf(&b, "%s %s %s %s\n", base.Add(time.Duration(secs)*time.Second).Format(criTimeFormat), stream, tag, content)
+		fmt.Fprintf(&b, "%s %s %s %s\n", base.Add(time.Duration(secs)*time.Second).Format(crilog.TimeFormat), stream, tag, content)
 	}
 	path := filepath.Join(t.TempDir(), "0.log")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -310,7 +298,7 @@ func TestLogOptionsFromQuery(t *testing.T) {
 
 func TestLogRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "0.log")
-	lf, err := openLog(path, fixedClock())
+	lf, err := crilog.Open(path, fixedClock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,21 +310,18 @@ func TestLogRotation(t *testing.T) {
 	}()
 	line := strings.Repeat("x", 1023) + "\n" // about 1 KiB per record
 	const lines = 6 * 10 * 1024              // about 60 MiB: six rotations
-	for i := 0; i < lines; i++ {
-		lf.write("stdout", "F", []byte(line[:len(line)-1]))
-	}
-	lf.write("stdout", "F", []byte("the end"))
+	lf.CopyStream("stdout", strings.NewReader(strings.Repeat(line, lines)+"the end\n"))
 	stopped.Store(true)
 	lf.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	rotatedFiles, _ := filepath.Glob(path + ".*")
-	if len(rotatedFiles) != maxLogFiles-1 {
-		t.Errorf("%d rotated files kept, want %d", len(rotatedFiles), maxLogFiles-1)
+	if len(rotatedFiles) != crilog.MaxFiles-1 {
+		t.Errorf("%d rotated files kept, want %d", len(rotatedFiles), crilog.MaxFiles-1)
 	}
 	st, _ := os.Stat(path)
-	if st.Size() >= maxLogSize {
+	if st.Size() >= crilog.MaxSize {
 		t.Errorf("current log is %d bytes, over the rotation size", st.Size())
 	}
 	if !strings.HasSuffix(got.String(), "the end\n") || strings.Count(got.String(), "\n") != lines+1 {

@@ -6,13 +6,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"podbox.dev/podbox/cri"
 	"podbox.dev/podbox/probes"
 )
 
 // This file connects the probes package to the pod: the supervisor runs
 // every probe from outside the sandbox. exec probes run in the container
-// (over the sandbox's control socket, see execPipes); HTTP, TCP and gRPC
-// probes dial the pod's IP.
+// (the runtime's Exec); HTTP, TCP and gRPC probes dial the pod's IP (the
+// runtime's Dial).
 
 // startProbes starts the probers of a container with probes, once for the
 // runner's life: a new instance (a new container ID) resets its workers.
@@ -58,7 +59,7 @@ func (r *runner) probeTarget(c *corev1.Container) probes.Target {
 	return probes.Target{
 		PodIP:     ip,
 		Container: c,
-		Dial:      r.sup.dialPod,
+		Dial:      r.sup.rt.Dial,
 		Exec: func(ctx context.Context, cmd []string) ([]byte, int, error) {
 			live := r.getLive(c.Name)
 			if live == nil {
@@ -67,7 +68,7 @@ func (r *runner) probeTarget(c *corev1.Container) probes.Target {
 			// Capped: a probe printing without end (cat /dev/zero) must
 			// not grow the supervisor; the rest is drained and dropped.
 			out := probes.NewCappedBuffer(probes.MaxOutput)
-			code, err := r.execIn(ctx, live, cmd, Streams{Stdout: out, Stderr: out})
+			code, err := r.sup.rt.Exec(ctx, live.id, cmd, cri.Streams{Stdout: out, Stderr: out})
 			return out.Bytes(), code, err
 		},
 	}
@@ -109,7 +110,7 @@ func (r *runner) onProbeResult(c *corev1.Container, u probes.Update) {
 // killInstance stops one instance: its stop signal, then SIGKILL after
 // grace. Its exit is handled like any other (restart policy).
 func (r *runner) killInstance(l *liveContainer, grace time.Duration) {
-	_ = r.runsc.Kill(context.Background(), l.id, l.stopSignal)
+	_ = r.sup.rt.StopContainer(context.Background(), l.id, l.stopSignal)
 	select {
 	case <-l.exited:
 	case <-time.After(grace):

@@ -116,12 +116,11 @@ func (r *runner) waitCrashBackoff(name string) error {
 	return nil
 }
 
-// replaceInstance removes the exited instance from runsc and makes the
-// container's record that of a new instance, the old one as lastState.
+// replaceInstance removes the exited instance from the runtime and makes
+// the container's record that of a new instance, the old one as lastState.
 func (r *runner) replaceInstance(name string) {
 	if old := r.getLive(name); old != nil {
-		_ = r.runsc.Delete(context.Background(), old.id)
-		old.logs.Wait()
+		_ = r.sup.rt.RemoveContainer(context.Background(), old.id)
 	}
 	r.update(func(rec *podRecord) {
 		c, _ := r.container(name)
@@ -137,7 +136,9 @@ func (r *runner) replaceInstance(name string) {
 func (r *runner) stopSandbox() {
 	r.stopProbes(true)
 	lives := r.liveContainers()
-	r.deleteContainers(lives)
+	if err := r.sup.rt.StopPodSandbox(context.Background(), r.rec.SandboxID); err != nil {
+		r.sup.opts.Log.Warn("stop pod sandbox", "pod", r.name, "err", err)
+	}
 	// Let the watchers record the exits before the sandbox counts as gone.
 	for _, l := range lives {
 		select {
@@ -145,6 +146,5 @@ func (r *runner) stopSandbox() {
 		case <-time.After(5 * time.Second):
 		}
 	}
-	_ = r.removeNetwork()
 	r.update(func(rec *podRecord) { rec.SandboxReady = false })
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,7 +17,6 @@ import (
 	"podbox.dev/podbox/image"
 	"podbox.dev/podbox/pod"
 	"podbox.dev/podbox/probes"
-	"podbox.dev/podbox/sandbox"
 )
 
 // runner drives one pod. It alone changes the pod's record (under mu) and
@@ -27,7 +25,6 @@ type runner struct {
 	sup             *Supervisor
 	dir             string
 	namespace, name string
-	runsc           *sandbox.Runsc
 
 	mu  sync.Mutex
 	rec *podRecord
@@ -41,9 +38,6 @@ type runner struct {
 	prefetch map[string]chan error
 	// probers run the probes of containers that have any, by name.
 	probers map[string]*probes.ContainerProber
-	// pauseCg is the pause container's report on the capped cgroups it
-	// made for the first instances of the containers (pidscap.go).
-	pauseCg *pauseCgroups
 	// vols are the pod's volumes (volumes.go), made on first use.
 	vols *podVolumes
 	// restarts counts restarts in flight, which teardown waits for.
@@ -75,21 +69,23 @@ type resolvedImage struct {
 }
 
 // liveContainer is one started instance of a container; it does not change
-// after start, except that exited is closed when the instance exits.
+// after start, except that exited is closed when its exit is recorded.
 type liveContainer struct {
 	name string
-	id   string
+	// id is the runtime's ID of the instance.
+	id string
 	// stopSignal is the image's STOPSIGNAL, SIGTERM by default.
 	stopSignal string
-	proc       sandbox.Process
 	exited     chan struct{}
-	logs       sync.WaitGroup
-	// oomKilled is set when the memory watcher kills the instance.
-	oomKilled atomic.Bool
+}
+
+// sandboxID is the ID of a pod's sandbox: 16 hex digits of its UID.
+func sandboxID(uid types.UID) string {
+	return strings.ReplaceAll(string(uid), "-", "")[:16]
 }
 
 func newRecord(p *corev1.Pod, now time.Time) *podRecord {
-	rec := &podRecord{Pod: p, SandboxID: strings.ReplaceAll(string(p.UID), "-", "")[:16], StartTime: now, Phase: corev1.PodPending}
+	rec := &podRecord{Pod: p, SandboxID: sandboxID(p.UID), StartTime: now, Phase: corev1.PodPending}
 	// With init containers, every container waits with PodInitializing.
 	waiting := "ContainerCreating"
 	if len(p.Spec.InitContainers) > 0 {
@@ -120,7 +116,6 @@ func newRunner(s *Supervisor, dir string, rec *podRecord) *runner {
 	return &runner{
 		sup: s, dir: dir, rec: rec,
 		namespace: rec.Pod.Namespace, name: rec.Pod.Name,
-		runsc:   s.runsc(dir),
 		images:  map[string]resolvedImage{},
 		live:    map[string]*liveContainer{},
 		probers: map[string]*probes.ContainerProber{},
@@ -235,8 +230,9 @@ func (r *runner) fieldPath(name string) string {
 }
 
 // resume restarts a pod found in a record after a supervisor restart. Its
-// sandbox is gone (see Supervisor.reapOrphans), so containers that had run
-// count a restart, as the kubelet counts containers it has to recreate.
+// sandbox is gone (the runtime's Recover removed it), so containers that
+// had run count a restart, as the kubelet counts containers it has to
+// recreate.
 func (r *runner) resume() {
 	if r.rec.Phase == corev1.PodSucceeded || r.rec.Phase == corev1.PodFailed {
 		close(r.started)

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"podbox.dev/podbox/cri"
 	"podbox.dev/podbox/image"
 	"podbox.dev/podbox/pod"
 	"podbox.dev/podbox/sandbox"
@@ -28,8 +28,7 @@ type action struct {
 // does.
 var startActions = []action{
 	{"prepare volumes", (*runner).prepareVolumes},
-	{"create pod network", (*runner).createNetwork},
-	{"start sandbox", (*runner).startSandbox},
+	{"run pod sandbox", (*runner).runSandbox},
 	{"run init containers", (*runner).runInitContainers},
 	{"start containers", (*runner).startContainers},
 }
@@ -38,7 +37,6 @@ var startActions = []action{
 // sandbox exist.
 var adoptActions = []action{
 	{"prepare volumes", (*runner).prepareVolumes},
-	{"watch memory", func(r *runner) error { go r.watchMemory(); return nil }},
 	{"run init containers", (*runner).runInitContainers},
 	{"start containers", (*runner).startContainers},
 }
@@ -202,54 +200,45 @@ func (r *runner) ensureImage(c *corev1.Container) (*image.Image, error) {
 	return img, nil
 }
 
-func (r *runner) sandboxPod() sandbox.Pod {
-	p := r.rec.Pod
-	return sandbox.Pod{ID: r.rec.SandboxID, Name: p.Name, Namespace: p.Namespace, UID: string(p.UID), Hostname: pod.Hostname(p), NetNS: r.netnsPath(), Mounts: r.networkMounts(),
-		SharePID: p.Spec.ShareProcessNamespace != nil && *p.Spec.ShareProcessNamespace}
+// sandboxConfig is what the runtime needs to know of the pod.
+func (r *runner) sandboxConfig() *cri.SandboxConfig {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &cri.SandboxConfig{ID: r.rec.SandboxID, Pod: r.rec.Pod.DeepCopy(), Dir: r.dir, PodIP: r.rec.PodIP,
+		Warn: func(reason, message string) { r.event("", warning, reason, message) }}
 }
 
-// startSandbox boots the sentry with the pause container as its root.
-func (r *runner) startSandbox() error {
-	fail := func(err error) error {
+// firstInstances are the instances each container of the pod starts next
+// in a new sandbox.
+func (r *runner) firstInstances() []cri.Instance {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []cri.Instance
+	for _, cr := range append(append([]*containerRecord{}, r.rec.InitContainers...), r.rec.Containers...) {
+		out = append(out, cri.Instance{Name: cr.Name, Attempt: cr.RestartCount})
+	}
+	return out
+}
+
+// runSandbox has the runtime make the pod's network and boot its sandbox.
+func (r *runner) runSandbox() error {
+	cfg := r.sandboxConfig()
+	cfg.Annotations = r.volumeHints()
+	cfg.FirstInstances = r.firstInstances()
+	st, err := r.sup.rt.RunPodSandbox(r.ctx, cfg)
+	if err != nil {
 		r.awaitAllPrefetches()
 		for _, c := range r.rec.Pod.Spec.Containers {
-			r.waitingError(c.Name, "CreateContainerError", fmt.Errorf("create pod sandbox: %w", err))
+			r.waitingError(c.Name, "CreateContainerError", err)
 		}
 		return err
 	}
-	if _, err := r.ensureDir("overlay"); err != nil {
-		return fail(err)
-	}
-	bundle, err := r.ensureDir("bundles", "pause")
-	if err != nil {
-		return fail(err)
-	}
-	pause := sandbox.PauseSpec(r.sandboxPod(), r.sup.pauseRootfs)
-	sandbox.WithRootfsImage(pause, r.sup.pauseImage)
-	for k, v := range r.volumeHints() {
-		pause.Annotations[k] = v
-	}
-	report, pauseOut, err := r.pauseMakesCgroups(pause)
-	if err != nil {
-		return fail(err)
-	}
-	if err := sandbox.WriteBundle(bundle, pause); err != nil {
-		return fail(err)
-	}
-	res, err := r.sandboxResources()
-	if err != nil {
-		return fail(err)
-	}
-	err = r.runsc.RunSandbox(r.ctx, r.rec.SandboxID, bundle, res, pauseOut)
-	if pauseOut != nil {
-		pauseOut.Close() // the sentry holds its own copy
-		r.watchPauseReport(report)
-	}
-	if err != nil {
-		return fail(err)
-	}
-	r.update(func(rec *podRecord) { rec.SandboxReady = true })
-	go r.watchMemory()
+	r.update(func(rec *podRecord) {
+		if st.PodIP != "" {
+			rec.PodIP, rec.HostIP = st.PodIP, st.HostIP
+		}
+		rec.SandboxReady = true
+	})
 	return nil
 }
 
@@ -341,24 +330,6 @@ func (r *runner) runInitContainers() error {
 	return nil
 }
 
-// containerID names a container instance for runsc:
-// <sandbox ID>-<container name>.<restart count as 8 hex digits>.
-//
-// runsc resolves an ID it is given by prefix and refuses one that is a
-// prefix of another container's (runsc/container/state_file.go,
-// findContainerID: "id %q is ambiguous"), so kill, wait and delete of a
-// container whose ID begins another's all fail. The old form
-// <sandbox>-<name>-<restart> made `a` (…-a-0) a prefix of `a-0` (…-a-0-0)
-// and `app` at restart 1 (…-app-1) one of `app-1` (…-app-1-0). In this form
-// no instance's ID is a prefix of another's in the same sandbox: a
-// container name is a DNS label and cannot hold the '.' that ends it, and
-// the restart count after it has a fixed width. The sandbox (pause) ID
-// itself, 16 hex digits, begins them all; it is only named once its
-// containers are deleted (deleteContainers), or through `runsc list`.
-func containerID(sandboxID, name string, restart int32) string {
-	return fmt.Sprintf("%s-%s.%08x", sandboxID, name, uint32(restart))
-}
-
 func (r *runner) startContainer(c *corev1.Container) error {
 	img := r.getImage(c.Name)
 	proc, err := r.process(c, img)
@@ -388,55 +359,31 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	if stopSignal == "" {
 		stopSignal = "TERM"
 	}
-	live := &liveContainer{
-		name:       c.Name,
-		stopSignal: stopSignal,
-		id:         containerID(r.rec.SandboxID, c.Name, restart),
-		proc:       proc,
-		exited:     make(chan struct{}),
-	}
-
-	bundle, err := r.ensureDir("bundles", c.Name)
-	if err != nil {
-		return err
-	}
 	mounts, err := r.volumeMounts(c, proc.Env)
 	if err != nil {
 		r.waitingError(c.Name, "CreateContainerConfigError", err)
 		return nil
 	}
-	// Staging mounts live only while runsc sets the container up: released
-	// right after it ran, or on any way out before.
+	// Staging mounts live only while the runtime sets the container up:
+	// released right after it ran, or on any way out before.
 	release := sync.OnceFunc(func() { r.releaseVolumeMounts(c) })
 	defer release()
+	cfg := &cri.ContainerConfig{Name: c.Name, Attempt: restart, Image: img.image.Ref, Rootfs: img.rootfs, Process: proc, Mounts: mounts,
+		TTY: c.TTY, Stdin: c.Stdin, StdinOnce: c.StdinOnce, LogPath: r.logPath(c.Name, restart)}
 	if c.TerminationMessagePath != "" {
 		f, err := r.terminationFile(c.Name, restart)
 		if err != nil {
 			return err
 		}
-		mounts = append(mounts, sandbox.FileMount(f, c.TerminationMessagePath, false))
+		cfg.TerminationMessagePath, cfg.TerminationFile = c.TerminationMessagePath, f
 	}
-	spec := sandbox.ContainerSpec(r.sandboxPod(), c.Name, img.image.Ref, proc, img.rootfs, mounts...)
-	if c.TTY {
-		sandbox.WithTerminal(spec.Process)
-	}
-	if err := sandbox.WriteBundle(bundle, spec); err != nil {
-		return err
-	}
-	if err := r.capPids(live.id); err != nil {
-		return err
-	}
-	if c.TTY {
-		err = r.runWithTerminal(c.Name, restart, live, bundle)
-	} else {
-		err = r.runWithLogs(c.Name, restart, live, bundle)
-	}
+	id, err := r.sup.rt.StartContainer(r.ctx, r.rec.SandboxID, cfg)
 	release()
 	if err != nil {
-		_ = r.runsc.Delete(context.Background(), live.id)
 		return err
 	}
-	// One runsc process created and started it (sandbox.Runsc.Run).
+	live := &liveContainer{name: c.Name, id: id, stopSignal: stopSignal, exited: make(chan struct{})}
+	// The runtime created and started it in one step (runsc run).
 	r.event(r.fieldPath(c.Name), normal, "Created", "Created container: "+c.Name)
 	r.setLive(c.Name, live)
 	started := r.sup.opts.Clock.Now()
@@ -454,75 +401,6 @@ func (r *runner) startContainer(c *corev1.Container) error {
 		}
 	})
 	go r.watch(c.Name, live)
-	return nil
-}
-
-// runWithLogs creates and starts the container from bundle with its
-// stdout and stderr on pipes whose other ends feed the CRI log file of this
-// instance.
-func (r *runner) runWithLogs(name string, restart int32, live *liveContainer, bundle string) error {
-	if _, err := r.ensureDir("logs", name); err != nil {
-		return err
-	}
-	lf, err := openLog(r.logPath(name, restart), r.sup.opts.Clock.Now)
-	if err != nil {
-		return err
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		lf.Close()
-		return err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		lf.Close()
-		outR.Close()
-		outW.Close()
-		return err
-	}
-	// stdin: true keeps a pipe on the container's stdin, held by the log
-	// server (see serveStdin); without a log server there is none.
-	inR, inW, lr, err := r.stdinPipe(name, live)
-	if err != nil {
-		lf.Close()
-		outR.Close()
-		outW.Close()
-		errR.Close()
-		errW.Close()
-		return err
-	}
-	startErr := r.runsc.Run(r.ctx, live.id, bundle, inR, outW, errW)
-	// The sentry holds its own copies of the write ends (and of stdin's
-	// read end) now.
-	outW.Close()
-	errW.Close()
-	if inR != nil {
-		inR.Close()
-		defer inW.Close()
-	}
-	if startErr != nil {
-		outR.Close()
-		errR.Close()
-		lf.Close()
-		return startErr
-	}
-	live.logs.Add(1)
-	if server := r.sup.opts.LogServer; server != "" {
-		// The log server (in the long-lived namespace holder) reads the
-		// streams, so they survive a crash of this supervisor.
-		lf.Close()
-		lr.Path = r.logPath(name, restart)
-		done, err := sendLogs(server, lr, outR, errR, inW)
-		outR.Close()
-		errR.Close()
-		if err != nil {
-			live.logs.Done()
-			return err
-		}
-		go func() { <-done; live.logs.Done() }()
-		return nil
-	}
-	go func() { copyStreams(lf, outR, errR); live.logs.Done() }()
 	return nil
 }
 
@@ -552,56 +430,34 @@ func (r *runner) process(c *corev1.Container, img resolvedImage) (sandbox.Proces
 		AdditionalGids: mergeGroups(supplementalGroups(r.rec.Pod), imageGroups(r.rec.Pod, img.rootfs, uid)), Security: containerSecurity(c)}, nil
 }
 
-// watch records the container's exit.
-//
-// It first waits for the end of the instance's output streams, and only
-// then asks runsc for the exit status. Each container has a PID namespace
-// of its own, so when its init exits every process in it is gone and the
-// sentry closes the streams; `runsc wait` then returns at once. A `runsc
-// wait` process costs about 4 MiB PSS, and one per container for the
-// container's whole life was 15 % of an idle pod's memory. A container
-// that closes its own stdout and stderr merely gets its `runsc wait`
-// earlier; with a shared PID namespace (or an adopted instance, whose
-// streams this supervisor does not hold) runsc is asked at once.
+// watch records the container's exit, once the runtime reports it with
+// the instance's output all in its log.
 func (r *runner) watch(name string, live *liveContainer) {
-	if !sharesPIDNamespace(r.rec.Pod) {
-		live.logs.Wait()
-	}
-	code, err := r.runsc.Wait(context.Background(), live.id)
+	st, err := r.sup.rt.WaitContainer(context.Background(), live.id)
 	if err != nil {
-		// The sandbox went away under us (killed): report as kubelet does
-		// for a container it can no longer find.
+		// Report as kubelet does for a container it can no longer find.
 		r.sup.opts.Log.Warn("wait for container", "pod", r.name, "container", name, "err", err)
-		code = 137
+		st = cri.ExitStatus{ExitCode: 137}
 	}
-	if sharesPIDNamespace(r.rec.Pod) {
-		// The init has exited, but in a shared PID namespace its children
-		// were reparented to the pause process and live on, holding the
-		// output streams (the wait below would never end) and whatever
-		// they hold. The container's runtime kills the rest of a container
-		// whose init has exited (runc's delete kills every process of a
-		// container without a PID namespace of its own).
-		_ = r.killAll(live)
-	}
-	live.logs.Wait() // the fallback message reads the log
+	code := st.ExitCode
 	r.mu.Lock()
 	cr, spec := r.container(name)
 	restart := cr.RestartCount
 	r.mu.Unlock()
-	msg := r.terminationMessage(spec, restart, int32(code))
+	msg := r.terminationMessage(spec, restart, code)
 	r.update(func(rec *podRecord) {
 		cr, _ := r.container(name)
 		cr.Running, cr.Terminated = false, true
-		cr.ExitCode = int32(code)
-		cr.Reason = exitReason(int32(code))
-		if live.oomKilled.Load() || (code == 137 && r.podCgroupOOMKilled()) {
+		cr.ExitCode = code
+		cr.Reason = exitReason(code)
+		if st.OOMKilled {
 			cr.Reason = "OOMKilled"
 		}
 		cr.Message = msg
 		cr.FinishedAt = r.sup.opts.Clock.Now()
 	})
 	close(live.exited)
-	r.afterExit(name, int32(code))
+	r.afterExit(name, code)
 }
 
 // killAll sends SIGKILL to every process of the instance: the final kill
@@ -610,16 +466,9 @@ func (r *runner) watch(name string, live *liveContainer) {
 // CRI's StopContainer does). It fails harmlessly for an instance already
 // deleted; IDs are never reused, so it cannot reach another instance.
 func (r *runner) killAll(l *liveContainer) error {
-	err := r.runsc.KillAll(context.Background(), l.id, "KILL")
+	err := r.sup.rt.KillContainer(context.Background(), l.id)
 	if err != nil {
 		r.sup.opts.Log.Debug("kill container", "pod", r.name, "id", l.id, "err", err)
 	}
 	return err
-}
-
-// sharesPIDNamespace reports whether the pod's containers share one PID
-// namespace (shareProcessNamespace), where a container's processes may
-// outlive its init.
-func sharesPIDNamespace(p *corev1.Pod) bool {
-	return p.Spec.ShareProcessNamespace != nil && *p.Spec.ShareProcessNamespace
 }

@@ -3,8 +3,6 @@ package supervisor
 import (
 	"context"
 	"os"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +15,8 @@ import (
 const minGrace = 2 * time.Second
 
 // killUnanswered bounds the wait for a container's exit after a SIGKILL
-// runsc could not send; deletion then goes on and deletes the container.
+// the runtime could not send; deletion then goes on and deletes the
+// container.
 const killUnanswered = 5 * time.Second
 
 // delete marks the pod for deletion (deletionTimestamp = now + grace) and
@@ -72,13 +71,15 @@ func (r *runner) teardown() {
 	lives := r.liveContainers()
 	r.stopInOrder(lives)
 
-	r.deleteContainers(lives)
-	for _, l := range lives {
-		l.logs.Wait()
-	}
-	r.removeCgroup()
-	if err := r.removeNetwork(); err != nil {
+	ctx := context.Background()
+	if err := r.sup.rt.StopPodSandbox(ctx, r.rec.SandboxID); err != nil {
 		r.sup.opts.Log.Warn("remove pod network", "pod", r.name, "err", err)
+	}
+	for _, l := range lives {
+		_, _ = r.sup.rt.WaitContainer(ctx, l.id) // until its log is complete
+	}
+	if err := r.sup.rt.RemovePodSandbox(ctx, r.rec.SandboxID); err != nil {
+		r.sup.opts.Log.Warn("remove pod sandbox", "pod", r.name, "err", err)
 	}
 	r.teardownVolumes()
 	r.stopProbes(true)
@@ -92,51 +93,6 @@ func (r *runner) teardown() {
 	}
 	r.sup.forget(r)
 	close(r.gone)
-}
-
-// deleteContainers removes the sandbox's containers from runsc, then the
-// sandbox itself. runsc resolves IDs by prefix and refuses an ambiguous one,
-// and the sandbox's ID begins every container's (as do, in pods started
-// before containerID's form, some containers' IDs each other's): deleting
-// the longest ID first means no ID still present is ever longer than the one
-// being deleted, so none is ambiguous. Containers runsc knows but the pod no
-// longer tracks (an instance whose delete failed earlier) go too, found by
-// `runsc list`. The sandbox may never have been created; deleting an
-// unknown ID fails harmlessly.
-func (r *runner) deleteContainers(lives []*liveContainer) {
-	ctx := context.Background()
-	ids := map[string]bool{}
-	for _, l := range lives {
-		ids[l.id] = true
-	}
-	if all, err := r.runsc.List(ctx); err == nil {
-		for _, id := range all {
-			if strings.HasPrefix(id, r.rec.SandboxID+"-") {
-				ids[id] = true
-			}
-		}
-	}
-	for _, id := range longestFirst(ids) {
-		if err := r.runsc.Delete(ctx, id); err != nil {
-			r.sup.opts.Log.Warn("delete container", "id", id, "err", err)
-		}
-	}
-	_ = r.runsc.Delete(ctx, r.rec.SandboxID)
-}
-
-// longestFirst orders IDs longest first (then by name, for a stable order).
-func longestFirst(ids map[string]bool) []string {
-	out := make([]string, 0, len(ids))
-	for id := range ids {
-		out = append(out, id)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if len(out[i]) != len(out[j]) {
-			return len(out[i]) > len(out[j])
-		}
-		return out[i] < out[j]
-	})
-	return out
 }
 
 // stopInOrder stops containers as the kubelet does on deletion: app (and
@@ -210,7 +166,7 @@ func (r *runner) stopContainer(l *liveContainer) {
 	// The preStop hook and the stop signal share the grace period, but the
 	// container always gets at least 2 s between the signal and SIGKILL.
 	floor := time.Now().Add(minGrace)
-	if err := r.runsc.Kill(context.Background(), l.id, l.stopSignal); err != nil {
+	if err := r.sup.rt.StopContainer(context.Background(), l.id, l.stopSignal); err != nil {
 		r.sup.opts.Log.Warn("signal container", "id", l.id, "err", err)
 	}
 	for {
@@ -227,7 +183,7 @@ func (r *runner) stopContainer(l *liveContainer) {
 			timer.Stop()
 		case <-timer.C:
 			if err := r.killAll(l); err != nil {
-				// Not signalled (already gone, or runsc refused the ID):
+				// Not signalled (already gone, or the runtime refused):
 				// teardown's delete ends whatever is left, so the wait
 				// for the exit is bounded rather than forever.
 				select {

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -22,12 +22,11 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/clock"
 
+	"podbox.dev/podbox/cri"
 	"podbox.dev/podbox/dirs"
 	"podbox.dev/podbox/image"
-	"podbox.dev/podbox/netstack"
 	"podbox.dev/podbox/objects"
 	"podbox.dev/podbox/pod"
-	"podbox.dev/podbox/sandbox"
 	"podbox.dev/podbox/volume"
 )
 
@@ -36,10 +35,9 @@ var podsResource = schema.GroupResource{Resource: "pods"}
 // Options configures a Supervisor.
 type Options struct {
 	Dirs dirs.Dirs
-	// Runsc is the path of a runsc binary of the expected version.
-	Runsc string
-	// Pause is the path of the podbox-pause binary.
-	Pause string
+	// Runtime runs the pods' sandboxes and containers (cri/gvisor; a fake
+	// in tests).
+	Runtime cri.Runtime
 	// Images is the image store pods pull into and run from.
 	Images Images
 	// Objects holds the ConfigMaps and Secrets pods refer to.
@@ -49,17 +47,10 @@ type Options struct {
 	Clock clock.WithTicker
 	// Log receives the supervisor's own log.
 	Log *slog.Logger
-	// LogServer is the socket of the log server (ServeLogs) that writes the
-	// containers' logs; with none, the supervisor writes them itself.
-	LogServer string
 	// Adopt makes the supervisor take over the sandboxes of a predecessor
 	// that shared its namespaces (it crashed and was restarted by the
 	// namespace holder) instead of replacing them.
 	Adopt bool
-	// Cgroups is the user's delegated cgroup v2 subtree, if any: each pod's
-	// sandbox then runs in a cgroup of its own with the pod's memory and
-	// CPU limits enforced by the kernel (nil: accounting and CPU affinity).
-	Cgroups *sandbox.Cgroups
 }
 
 // Images is what the supervisor needs of the image store (*image.Store).
@@ -76,9 +67,9 @@ type Images interface {
 // Supervisor owns all pods of one user.
 type Supervisor struct {
 	opts             Options
-	pauseRootfs      string
-	pauseImage       string
 	allocatableCache // this host's allocatable resources (env.go)
+	// rt is opts.Runtime, which runs the pods.
+	rt cri.Runtime
 
 	// events are the pods' Events; pullBackoff is the kubelet's image pull
 	// back-off, keyed by pod UID and image, crashBackoff its crash loop
@@ -117,6 +108,7 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 	}
 	s := &Supervisor{
 		opts:         opts,
+		rt:           opts.Runtime,
 		pods:         map[string]*runner{},
 		terminating:  map[types.UID]*runner{},
 		events:       newEventLog(opts.Clock),
@@ -125,13 +117,7 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 		claims:       volume.OpenClaims(opts.Dirs.Volumes()),
 	}
 	s.watchObjects()
-	for _, d := range []string{opts.Dirs.RunscRoot(), opts.Dirs.Netns(), opts.Dirs.Pods()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, err
-		}
-	}
-	var err error
-	if s.pauseRootfs, s.pauseImage, err = installPause(opts.Dirs.Runtime, opts.Pause); err != nil {
+	if err := os.MkdirAll(opts.Dirs.Pods(), 0o700); err != nil {
 		return nil, err
 	}
 	s.unstageVolumes()
@@ -139,9 +125,8 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	adoptable := s.adoptable(ctx, records)
-	s.reapOrphans(ctx, adoptable)
-	if err := s.openNetwork(); err != nil {
+	adoptable, err := s.rt.Recover(ctx, knownSandboxes(records), opts.Adopt)
+	if err != nil {
 		return nil, err
 	}
 	for _, rec := range records {
@@ -158,50 +143,6 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 		}
 	}
 	return s, nil
-}
-
-// installPause lays out the pause container's root filesystem twice: a
-// directory holding only the pause binary (the spec's root path, and what
-// sandboxes booted by an earlier podbox still serve through their gofer),
-// and the same tree as an EROFS image, which the sentry mounts itself, so
-// that a sandbox's root container needs no gofer process
-// (sandbox.WithRootfsImage).
-func installPause(runtimeDir, pauseBin string) (root, image string, err error) {
-	root = filepath.Join(runtimeDir, "pause-rootfs")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", "", err
-	}
-	data, err := os.ReadFile(pauseBin)
-	if err != nil {
-		return "", "", fmt.Errorf("read the pause binary: %w\n  fix: run `make` (builds bin/podbox-pause beside bin/podbox)", err)
-	}
-	tmp := filepath.Join(root, ".pause.tmp")
-	if err := os.WriteFile(tmp, data, 0o755); err != nil {
-		return "", "", err
-	}
-	if err := os.Rename(tmp, filepath.Join(root, "pause")); err != nil {
-		return "", "", err
-	}
-	image = filepath.Join(runtimeDir, "pause-rootfs.erofs")
-	if err := sandbox.WriteErofsFile(image, sandbox.PauseImage(data)); err != nil {
-		return "", "", fmt.Errorf("write the pause image: %w", err)
-	}
-	return root, image, nil
-}
-
-// runscForState runs runsc commands that concern no pod in particular
-// (list, state, delete).
-func (s *Supervisor) runscForState() *sandbox.Runsc {
-	return &sandbox.Runsc{Path: s.opts.Runsc, Root: s.opts.Dirs.RunscRoot()}
-}
-
-func (s *Supervisor) runsc(podDir string) *sandbox.Runsc {
-	return &sandbox.Runsc{
-		Path:       s.opts.Runsc,
-		Root:       s.opts.Dirs.RunscRoot(),
-		OverlayDir: filepath.Join(podDir, "overlay"),
-		LogFile:    filepath.Join(podDir, "runsc.log"),
-	}
 }
 
 // loadRecords reads every pod record, by pod directory.
@@ -223,60 +164,18 @@ func (s *Supervisor) loadRecords() (map[string]*podRecord, error) {
 	return records, nil
 }
 
-// adoptable returns the sandboxes a crashed predecessor left running in
-// these same namespaces, which this supervisor takes over (Options.Adopt).
-func (s *Supervisor) adoptable(ctx context.Context, records map[string]*podRecord) map[string]bool {
-	out := map[string]bool{}
-	if !s.opts.Adopt {
-		return out
-	}
-	states, err := s.runscForState().States(ctx)
-	if err != nil {
-		s.opts.Log.Warn("cannot list the sandboxes to adopt; starting the pods again", "err", err)
-		return out
-	}
-	for _, rec := range records {
-		if st := states[rec.SandboxID]; st.Status == "running" {
-			out[rec.SandboxID] = true
-			continue
+// knownSandboxes are the sandboxes of the recorded pods, for the runtime's
+// Recover: the addresses of pods that are not being deleted stay theirs.
+func knownSandboxes(records map[string]*podRecord) []*cri.SandboxConfig {
+	out := make([]*cri.SandboxConfig, 0, len(records))
+	for dir, rec := range records {
+		cfg := &cri.SandboxConfig{ID: rec.SandboxID, Pod: rec.Pod.DeepCopy(), Dir: dir}
+		if rec.Pod.DeletionTimestamp == nil {
+			cfg.PodIP = rec.PodIP
 		}
-		s.opts.Log.Warn("the pod's sandbox is gone; starting it again", "pod", rec.Pod.Name)
+		out = append(out, cfg)
 	}
 	return out
-}
-
-// reapOrphans removes sandboxes and netns pins that no pod will use: those
-// of earlier supervisors that had namespaces of their own (they cannot be
-// adopted) and of pods that are gone. The pods themselves are resumed from
-// their records.
-func (s *Supervisor) reapOrphans(ctx context.Context, keep map[string]bool) {
-	r := s.runscForState()
-	ids, err := r.List(ctx)
-	if err != nil {
-		s.opts.Log.Warn("list leftover sandboxes", "err", err)
-	}
-	// Subcontainers first: deleting them after their sandbox died fails.
-	// Longest first: no ID left is then ambiguous (see deleteContainers).
-	set := map[string]bool{}
-	for _, id := range ids {
-		set[id] = true
-	}
-	for _, id := range longestFirst(set) {
-		sandboxID, _, _ := strings.Cut(id, "-")
-		if keep[sandboxID] {
-			continue
-		}
-		if err := r.Delete(ctx, id); err != nil {
-			s.opts.Log.Warn("remove leftover container", "id", id, "err", err)
-		}
-	}
-	pins, _ := os.ReadDir(s.opts.Dirs.Netns())
-	for _, p := range pins {
-		if !keep[p.Name()] && p.Name() != infraPin {
-			path := filepath.Join(s.opts.Dirs.Netns(), p.Name())
-			_ = netstack.RemovePinned(path)
-		}
-	}
 }
 
 // startRunner gives a recorded pod its runner: adopting its running sandbox,
@@ -335,8 +234,9 @@ func (s *Supervisor) Create(in *corev1.Pod) (*corev1.Pod, error) {
 	if _, ok := s.pods[key]; ok {
 		return nil, apierrors.NewAlreadyExists(podsResource, p.Name)
 	}
-	if err := s.reserveHostPorts(p); err != nil {
-		return nil, err
+	if err := s.rt.ReserveHostPorts(context.Background(), sandboxID(p.UID), p); err != nil {
+		// Before anything of the pod exists: the apply is refused.
+		return nil, apierrors.NewForbidden(podsResource, p.Name, err)
 	}
 	dir := filepath.Join(s.opts.Dirs.Pods(), fmt.Sprintf("%s_%s_%s", p.Namespace, p.Name, p.UID))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -465,21 +365,8 @@ func (s *Supervisor) Logs(ctx context.Context, namespace, name string, opts LogO
 	return r.logs(ctx, opts, w)
 }
 
-// Streams are the standard streams of an exec session; nil ones are unused.
-type Streams struct {
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
-	// TTY runs the command on a terminal: its output (stdout and stderr
-	// merged, as on any terminal) goes to Stdout, and Resize sets its size.
-	TTY    bool
-	Resize <-chan TermSize
-}
-
-// TermSize is a terminal's size in characters.
-type TermSize struct{ Width, Height uint16 }
-
 // Exec runs a command in a running container and returns its exit code.
-func (s *Supervisor) Exec(ctx context.Context, namespace, name, container string, cmd []string, st Streams) (int, error) {
+func (s *Supervisor) Exec(ctx context.Context, namespace, name, container string, cmd []string, st cri.Streams) (int, error) {
 	r, err := s.runner(namespace, name)
 	if err != nil {
 		return -1, err
@@ -513,16 +400,29 @@ func (s *Supervisor) Shutdown() {
 		}()
 	}
 	wg.Wait()
-	s.closeNetwork()
 }
 
 var errNotRunning = errors.New("not running")
 
 // Attach connects st to a running container's stdin and output.
-func (s *Supervisor) Attach(ctx context.Context, namespace, name, container string, st Streams) error {
+func (s *Supervisor) Attach(ctx context.Context, namespace, name, container string, st cri.Streams) error {
 	r, err := s.runner(namespace, name)
 	if err != nil {
 		return err
 	}
 	return r.attach(ctx, container, st)
+}
+
+// PortForward connects to port on the pod's loopback, as kubectl
+// port-forward does.
+func (s *Supervisor) PortForward(ctx context.Context, namespace, name string, port uint16) (net.Conn, error) {
+	r, err := s.runner(namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := s.rt.PortForward(ctx, r.rec.SandboxID, port)
+	if errors.Is(err, cri.ErrNotRunning) {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("unable to forward port because pod is not running. Current status=%s", r.object().Status.Phase))
+	}
+	return conn, err
 }

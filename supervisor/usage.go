@@ -9,19 +9,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-
-	"podbox.dev/podbox/sandbox"
 )
 
 // Resource usage, as metrics-server reports it for `kubectl top`: CPU is a
-// rate over a window between two samples, memory the latest reading.
-//
-// The sandbox's CPU comes from the host (the sentry and its stub processes,
-// see sandbox.SandboxCPU); the sentry's own per-container figures, which
-// rootless runsc scales by an unrelated host cgroup, are used only for how
-// to divide it between the containers. Memory is the sentry's figure per
-// container (its usage split evenly between the containers, without
-// cgroups inside the sandbox).
+// rate over a window between two samples of the runtime's cumulative
+// figures (cri.Runtime's Stats), memory the latest reading.
 
 // ContainerUsage is one container's resource use.
 type ContainerUsage struct {
@@ -134,55 +126,33 @@ func usageBetween(prev, cur usageSample) PodUsage {
 	return u
 }
 
-// sampleUsage reads the sandbox's host CPU time and the sentry's figures
-// for each running container.
+// sampleUsage reads the runtime's figures for each running container.
 func (r *runner) sampleUsage(ctx context.Context) (usageSample, error) {
-	type target struct{ name, id string }
-	var targets []target
+	names := map[string]string{} // by instance ID
+	var ids []string
 	r.mu.Lock()
 	sandboxID := r.rec.SandboxID
 	for _, c := range r.rec.Pod.Spec.Containers {
 		cr, _ := r.container(c.Name)
 		if live := r.live[c.Name]; live != nil && cr.Running {
-			targets = append(targets, target{c.Name, live.id})
+			names[live.id] = c.Name
+			ids = append(ids, live.id)
 		}
 	}
 	r.mu.Unlock()
-	if len(targets) == 0 {
+	if len(ids) == 0 {
 		return usageSample{}, fmt.Errorf("no running containers")
 	}
-	states, err := r.sup.runscForState().States(ctx)
+	stats, err := r.sup.rt.Stats(ctx, sandboxID, ids)
 	if err != nil {
 		return usageSample{}, err
 	}
-	st, ok := states[sandboxID]
-	if !ok || st.Pid == 0 {
-		return usageSample{}, fmt.Errorf("sandbox %s not running", sandboxID)
-	}
-	at := r.sup.opts.Clock.Now()
-	hostCPU, err := sandbox.SandboxCPU(st.Pid)
-	if err != nil {
-		return usageSample{}, err
-	}
-	s := usageSample{at: at, cpu: map[string]time.Duration{}, memory: map[string]uint64{}}
-	figures := map[string]uint64{}
-	// The pause container's share is negligible, and runsc cannot name it
-	// (its ID is a prefix of the others').
-	var total uint64
-	for _, t := range targets {
-		stats, err := r.runsc.Stats(sandboxID, t.id)
-		if err != nil {
-			continue // exited meanwhile
-		}
-		figures[t.name] = stats.CPU
-		total += stats.CPU
-		s.memory[t.name] = stats.MemoryBytes
-		s.order = append(s.order, t.name)
-	}
-	for name, f := range figures {
-		if total > 0 {
-			s.cpu[name] = time.Duration(float64(hostCPU) * float64(f) / float64(total))
-		}
+	s := usageSample{at: r.sup.opts.Clock.Now(), cpu: map[string]time.Duration{}, memory: map[string]uint64{}}
+	for _, st := range stats {
+		name := names[st.ID]
+		s.cpu[name] = st.CPU
+		s.memory[name] = st.MemoryBytes
+		s.order = append(s.order, name)
 	}
 	return s, nil
 }

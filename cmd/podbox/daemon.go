@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podbox.dev/podbox/apiserver"
+	"podbox.dev/podbox/cri/gvisor"
 	"podbox.dev/podbox/dirs"
 	"podbox.dev/podbox/image"
 	"podbox.dev/podbox/objects"
@@ -139,7 +140,7 @@ func hold(ctx context.Context, d dirs.Dirs) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		if err := supervisor.ServeLogs(ctx, d.LogSocket(), log); err != nil {
+		if err := gvisor.ServeLogs(ctx, d.LogSocket(), log); err != nil {
 			log.Error("log server stopped", "err", err)
 		}
 	}()
@@ -209,9 +210,15 @@ func serve(ctx context.Context, d dirs.Dirs, adopt bool) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, unix.SIGTERM, unix.SIGINT)
 	defer stop()
+	rt, err := gvisor.New(gvisor.Options{
+		Dirs: d, Runsc: bins.runsc, Pause: bins.pause, Log: log, LogServer: d.LogSocket(), Cgroups: delegatedCgroups(log),
+	})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
 	sup, err := supervisor.New(ctx, supervisor.Options{
-		Dirs: d, Runsc: bins.runsc, Pause: bins.pause, Images: store, Objects: objs, Log: log,
-		LogServer: d.LogSocket(), Adopt: adopt, Cgroups: delegatedCgroups(log),
+		Dirs: d, Runtime: rt, Images: store, Objects: objs, Log: log, Adopt: adopt,
 	})
 	if err != nil {
 		return err

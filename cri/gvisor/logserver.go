@@ -1,4 +1,4 @@
-package supervisor
+package gvisor
 
 import (
 	"context"
@@ -12,13 +12,15 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"podbox.dev/podbox/cri/crilog"
 )
 
-// The log server is the half of the supervisor that must outlive it. A
-// container's stdout and stderr are pipes whose write ends the sentry holds;
-// if the process reading the other ends died with a crashed supervisor, the
-// container would get EPIPE (and usually die of SIGPIPE). So the supervisor
-// hands the read ends, with the log file to write, to a log server running in
+// The log server is the half of the runtime that must outlive the
+// supervisor it runs in. A container's stdout and stderr are pipes whose
+// write ends the sentry holds; if the process reading the other ends died
+// with a crashed supervisor, the container would get EPIPE (and usually die
+// of SIGPIPE). So the runtime hands the read ends, with the log file to write, to a log server running in
 // podbox's long-lived namespace holder (see ServeLogs), which writes the CRI
 // log whether or not a supervisor is running.
 
@@ -90,7 +92,7 @@ func serveLogConn(c *net.UnixConn) error {
 		return fmt.Errorf("bad log request (%d fds): %v", len(fds), err)
 	}
 	stdout, stderr := os.NewFile(uintptr(fds[0]), "stdout"), os.NewFile(uintptr(fds[1]), "stderr")
-	lf, err := openLog(req.Path, time.Now)
+	lf, err := crilog.Open(req.Path, time.Now)
 	if err != nil {
 		stdout.Close()
 		stderr.Close()
@@ -103,7 +105,7 @@ func serveLogConn(c *net.UnixConn) error {
 		go serveStdin(req.Attach, stdin, req.StdinOnce, done)
 	}
 	copyStreams(lf, stdout, stderr)
-	// EOF on the connection tells the supervisor the log is complete.
+	// EOF on the connection tells the runtime the log is complete.
 	return nil
 }
 
@@ -125,13 +127,13 @@ func receivedFDs(oob []byte) ([]int, error) {
 
 // copyStreams writes both streams to the log until both end, then closes
 // everything.
-func copyStreams(lf *logFile, stdout, stderr *os.File) {
+func copyStreams(lf *crilog.File, stdout, stderr *os.File) {
 	var wg sync.WaitGroup
 	for stream, f := range map[string]*os.File{"stdout": stdout, "stderr": stderr} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lf.copyStream(stream, f)
+			lf.CopyStream(stream, f)
 			f.Close()
 		}()
 	}
@@ -247,7 +249,7 @@ func attachStdin(path string) (*os.File, *net.UnixConn, error) {
 // (reads of a master fail with EIO then), offering it to attach clients
 // meanwhile.
 func serveTerminal(req logRequest, master *os.File) error {
-	lf, err := openLog(req.Path, time.Now)
+	lf, err := crilog.Open(req.Path, time.Now)
 	if err != nil {
 		master.Close()
 		return err
@@ -265,8 +267,8 @@ func serveTerminal(req logRequest, master *os.File) error {
 
 // copyTerminal writes a terminal's output to the log as stdout, then closes
 // both.
-func copyTerminal(lf *logFile, master *os.File) {
-	lf.copyStream("stdout", master)
+func copyTerminal(lf *crilog.File, master *os.File) {
+	lf.CopyStream("stdout", master)
 	master.Close()
 	lf.Close()
 }

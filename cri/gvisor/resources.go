@@ -1,4 +1,4 @@
-package supervisor
+package gvisor
 
 import (
 	"runtime"
@@ -13,10 +13,10 @@ import (
 // always pinned to SandboxCPUs host CPUs, and, with a delegated cgroup v2
 // subtree, in a pod cgroup with memory.max and cpu.max set to the pod-level
 // limits (pod.PodLimit).
-func (r *runner) sandboxResources() (sandbox.SandboxResources, error) {
-	spec := &r.rec.Pod.Spec
+func (rt *Runtime) sandboxResources(sb *podSandbox) (sandbox.SandboxResources, error) {
+	spec := &sb.cfg.Pod.Spec
 	res := sandbox.SandboxResources{CPUs: pod.SandboxCPUs(spec, runtime.NumCPU())}
-	cg := r.sup.opts.Cgroups
+	cg := rt.opts.Cgroups
 	if cg == nil {
 		return res, nil
 	}
@@ -24,7 +24,7 @@ func (r *runner) sandboxResources() (sandbox.SandboxResources, error) {
 	if q, ok := pod.PodLimit(spec, corev1.ResourceCPU); ok {
 		cpuMilli = q.MilliValue()
 	}
-	dir, err := cg.PodCgroup(r.rec.SandboxID, podMemoryLimit(spec), cpuMilli, podTasks(r.rec.Pod))
+	dir, err := cg.PodCgroup(sb.cfg.ID, podMemoryLimit(spec), cpuMilli, podTasks(sb.cfg.Pod))
 	if err != nil {
 		return res, err
 	}
@@ -43,19 +43,9 @@ func podTasks(p *corev1.Pod) int {
 // pod's cgroup (delegated cgroup v2 only): the sandbox then dies with all its
 // containers, and each is reported OOMKilled, as a cluster reports the
 // containers of a pod whose pod-level cgroup ran out of memory.
-func (r *runner) podCgroupOOMKilled() bool {
-	if r.sup.opts.Cgroups == nil {
+func (rt *Runtime) podCgroupOOMKilled(sandboxID string) bool {
+	if rt.opts.Cgroups == nil {
 		return false
 	}
-	return sandbox.OOMKills(r.sup.opts.Cgroups.Dir+"/pod-"+r.rec.SandboxID) > 0
-}
-
-// removeCgroup removes the pod's cgroup (delegated cgroup v2 only) once
-// its sandbox is deleted.
-func (r *runner) removeCgroup() {
-	if cg := r.sup.opts.Cgroups; cg != nil {
-		if err := cg.RemovePodCgroup(r.rec.SandboxID); err != nil {
-			r.sup.opts.Log.Warn("remove pod cgroup", "pod", r.name, "err", err)
-		}
-	}
+	return sandbox.OOMKills(rt.opts.Cgroups.Dir+"/pod-"+sandboxID) > 0
 }

@@ -1,4 +1,4 @@
-package supervisor
+package gvisor
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"podbox.dev/podbox/cri"
 	"podbox.dev/podbox/pod"
 	"podbox.dev/podbox/sandbox"
 )
@@ -31,23 +32,14 @@ type pauseCgroups struct {
 	err  error
 }
 
-// firstInstanceIDs are the runsc IDs of the instances each container of the
-// pod starts next in a new sandbox.
-func (r *runner) firstInstanceIDs() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var ids []string
-	for _, cr := range append(append([]*containerRecord{}, r.rec.InitContainers...), r.rec.Containers...) {
-		ids = append(ids, containerID(r.rec.SandboxID, cr.Name, cr.RestartCount))
-	}
-	return ids
-}
-
 // pauseMakesCgroups asks the pause container of the sandbox about to start
 // to make the first instances' capped cgroups, and returns the pipe end it
 // reports on, for RunSandbox; watchPauseReport reads it.
-func (r *runner) pauseMakesCgroups(spec *specs.Spec) (*os.File, *os.File, error) {
-	ids := r.firstInstanceIDs()
+func (rt *Runtime) pauseMakesCgroups(sb *podSandbox, spec *specs.Spec) (*os.File, *os.File, error) {
+	var ids []string
+	for _, in := range sb.cfg.FirstInstances {
+		ids = append(ids, cri.ContainerID(sb.cfg.ID, in.Name, in.Attempt))
+	}
 	if len(ids) == 0 {
 		return nil, nil, nil
 	}
@@ -55,22 +47,22 @@ func (r *runner) pauseMakesCgroups(spec *specs.Spec) (*os.File, *os.File, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	sandbox.WithPauseCgroups(spec, ids, pod.PidsLimit(&r.rec.Pod.ObjectMeta))
+	sandbox.WithPauseCgroups(spec, ids, pod.PidsLimit(&sb.cfg.Pod.ObjectMeta))
 	pc := &pauseCgroups{ids: map[string]bool{}, done: make(chan struct{})}
 	for _, id := range ids {
 		pc.ids[id] = true
 	}
-	r.mu.Lock()
-	r.pauseCg = pc
-	r.mu.Unlock()
+	rt.mu.Lock()
+	sb.pauseCg = pc
+	rt.mu.Unlock()
 	return rd, wr, nil
 }
 
 // watchPauseReport reads the pause container's report (rd is closed after).
-func (r *runner) watchPauseReport(rd *os.File) {
-	r.mu.Lock()
-	pc := r.pauseCg
-	r.mu.Unlock()
+func (rt *Runtime) watchPauseReport(sb *podSandbox, rd *os.File) {
+	rt.mu.Lock()
+	pc := sb.pauseCg
+	rt.mu.Unlock()
 	go func() {
 		defer rd.Close()
 		pc.err = sandbox.PauseReport(rd)
@@ -82,21 +74,21 @@ func (r *runner) watchPauseReport(rd *os.File) {
 // start exists with the pod's process cap as its pids.max, so that the
 // instance is born capped: made by the pause container for a first
 // instance, else by a helper exec (sandbox.PrepareContainerCgroup).
-func (r *runner) capPids(id string) error {
-	r.mu.Lock()
-	pc := r.pauseCg
-	r.mu.Unlock()
+func (rt *Runtime) capPids(ctx context.Context, sb *podSandbox, id string) error {
+	rt.mu.Lock()
+	pc := sb.pauseCg
+	rt.mu.Unlock()
 	if pc != nil && pc.ids[id] {
-		err := pc.wait(r.ctx)
+		err := pc.wait(ctx)
 		var failed *sandbox.PauseError
 		if !errors.As(err, &failed) {
 			return err // nil, or no report: the pause's state is unknown
 		}
 		// The pause gave up its capabilities, then said what failed.
-		r.sup.opts.Log.Warn("pause container did not make the container's cgroup; using a helper", "pod", r.name, "container", id, "err", err)
+		rt.opts.Log.Warn("pause container did not make the container's cgroup; using a helper", "pod", sb.cfg.Pod.Name, "container", id, "err", err)
 	}
-	limit := pod.PidsLimit(&r.rec.Pod.ObjectMeta)
-	if err := r.runsc.PrepareContainerCgroup(r.ctx, r.rec.SandboxID, id, limit); err != nil {
+	limit := pod.PidsLimit(&sb.cfg.Pod.ObjectMeta)
+	if err := sb.runsc.PrepareContainerCgroup(ctx, sb.cfg.ID, id, limit); err != nil {
 		return fmt.Errorf("apply the pod's process cap (%d tasks, annotation %s): %w", limit, pod.PidsLimitAnnotation, err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package supervisor
+package gvisor
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"podbox.dev/podbox/cri"
+	"podbox.dev/podbox/cri/crilog"
 	"podbox.dev/podbox/sandbox"
 )
 
@@ -15,8 +17,8 @@ import (
 // sandbox.StartOnTerminal); the client's stdin is written
 // to the master, everything the process writes to its terminal is read from
 // it, and resize requests are applied to it.
-func (r *runner) execTTY(ctx context.Context, live *liveContainer, procFile string, st Streams) (int, error) {
-	x := r.runsc.Command(ctx, "exec", "--process="+procFile, live.id)
+func execTTY(ctx context.Context, inst *instance, procFile string, st cri.Streams) (int, error) {
+	x := inst.sb.runsc.Command(ctx, "exec", "--process="+procFile, inst.id)
 	master, err := sandbox.StartOnTerminal(x)
 	if err != nil {
 		return -1, err
@@ -37,7 +39,7 @@ func (r *runner) execTTY(ctx context.Context, live *liveContainer, procFile stri
 // pumpTerminal connects a pty master to the session's streams and applies
 // its resize requests; the returned channel is closed when the terminal's
 // output has ended.
-func pumpTerminal(master *os.File, st Streams) <-chan struct{} {
+func pumpTerminal(master *os.File, st cri.Streams) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -74,13 +76,14 @@ func pumpTerminal(master *os.File, st Streams) <-chan struct{} {
 
 // runOnTerminal creates and starts a `tty: true` container instance and
 // returns the master of the terminal runsc made for it.
-func (r *runner) runOnTerminal(id, bundle string) (*os.File, error) {
-	cs, err := sandbox.NewConsoleSocket(r.sup.opts.Dirs.Runtime)
+func (rt *Runtime) runOnTerminal(ctx context.Context, inst *instance, bundle string) (*os.File, error) {
+	cs, err := sandbox.NewConsoleSocket(rt.opts.Dirs.Runtime)
 	if err != nil {
 		return nil, err
 	}
 	defer cs.Close()
-	ctx, cancel := context.WithCancel(r.ctx)
+	id, runsc := inst.id, inst.sb.runsc
+	recvCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type received struct {
 		f   *os.File
@@ -88,11 +91,11 @@ func (r *runner) runOnTerminal(id, bundle string) (*os.File, error) {
 	}
 	got := make(chan received, 1)
 	go func() {
-		f, err := cs.Receive(ctx)
+		f, err := cs.Receive(recvCtx)
 		got <- received{f, err}
 	}()
 	// runsc sends the master before it returns.
-	if err := r.runsc.RunWithConsole(r.ctx, id, bundle, cs.Path()); err != nil {
+	if err := runsc.RunWithConsole(ctx, id, bundle, cs.Path()); err != nil {
 		cancel()
 		if res := <-got; res.f != nil {
 			res.f.Close()
@@ -102,13 +105,13 @@ func (r *runner) runOnTerminal(id, bundle string) (*os.File, error) {
 	select {
 	case res := <-got:
 		if res.err != nil {
-			_ = r.runsc.Delete(context.Background(), id)
+			_ = runsc.Delete(context.Background(), id)
 		}
 		return res.f, res.err
 	case <-time.After(10 * time.Second):
 		cancel()
 		<-got
-		_ = r.runsc.Delete(context.Background(), id)
+		_ = runsc.Delete(context.Background(), id)
 		return nil, fmt.Errorf("runsc run %s: no terminal received", id)
 	}
 }
@@ -118,42 +121,39 @@ func (r *runner) runOnTerminal(id, bundle string) (*os.File, error) {
 // container writes to it (as stdout, as the CRI does for terminals) and
 // offers it to attach clients for input and resizing, so the terminal
 // outlives a supervisor crash.
-func (r *runner) runWithTerminal(name string, restart int32, live *liveContainer, bundle string) error {
-	if _, err := r.ensureDir("logs", name); err != nil {
-		return err
-	}
-	master, err := r.runOnTerminal(live.id, bundle)
+func (rt *Runtime) runWithTerminal(ctx context.Context, inst *instance, cfg *cri.ContainerConfig, bundle string) error {
+	master, err := rt.runOnTerminal(ctx, inst, bundle)
 	if err != nil {
 		return err
 	}
 	defer master.Close()
-	live.logs.Add(1)
-	server := r.sup.opts.LogServer
+	inst.logs.Add(1)
+	server := rt.opts.LogServer
 	if server == "" {
-		lf, err := openLog(r.logPath(name, restart), r.sup.opts.Clock.Now)
+		lf, err := crilog.Open(cfg.LogPath, rt.opts.Clock.Now)
 		if err != nil {
-			live.logs.Done()
+			inst.logs.Done()
 			return err
 		}
 		dup, err := dupFile(master)
 		if err != nil {
 			lf.Close()
-			live.logs.Done()
+			inst.logs.Done()
 			return err
 		}
-		go func() { copyTerminal(lf, dup); live.logs.Done() }()
+		go func() { copyTerminal(lf, dup); inst.logs.Done() }()
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(r.attachPath(live.id)), 0o700); err != nil {
-		live.logs.Done()
+	if err := os.MkdirAll(filepath.Dir(rt.attachPath(inst.id)), 0o700); err != nil {
+		inst.logs.Done()
 		return err
 	}
-	lr := logRequest{Path: r.logPath(name, restart), TTY: true, Attach: r.attachPath(live.id)}
+	lr := logRequest{Path: cfg.LogPath, TTY: true, Attach: rt.attachPath(inst.id)}
 	done, err := sendTerminal(server, lr, master)
 	if err != nil {
-		live.logs.Done()
+		inst.logs.Done()
 		return err
 	}
-	go func() { <-done; live.logs.Done() }()
+	go func() { <-done; inst.logs.Done() }()
 	return nil
 }

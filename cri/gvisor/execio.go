@@ -1,4 +1,4 @@
-package supervisor
+package gvisor
 
 import (
 	"context"
@@ -7,18 +7,19 @@ import (
 	"sync"
 	"time"
 
+	"podbox.dev/podbox/cri"
 	"podbox.dev/podbox/sandbox"
 )
 
 // execPipes runs a non-terminal command in a container over the sandbox's
 // control socket (sandbox.Runsc.Exec), with the session's streams plumbed
 // through pipes, and returns its exit code.
-func (r *runner) execPipes(ctx context.Context, live *liveContainer, cmd []string, st Streams) (int, error) {
+func execPipes(ctx context.Context, inst *instance, cmd []string, st cri.Streams) (int, error) {
 	sio, err := newExecIO(st)
 	if err != nil {
 		return -1, err
 	}
-	code, err := r.runsc.Exec(ctx, r.rec.SandboxID, live.id, sandbox.ExecProcess(live.proc, cmd), sio.stdio)
+	code, err := inst.sb.runsc.Exec(ctx, inst.sb.cfg.ID, inst.id, sandbox.ExecProcess(inst.proc, cmd), sio.stdio)
 	sio.finish(time.Second)
 	return code, err
 }
@@ -38,7 +39,7 @@ type execIO struct {
 	outputs sync.WaitGroup
 }
 
-func newExecIO(st Streams) (*execIO, error) {
+func newExecIO(st cri.Streams) (*execIO, error) {
 	x := &execIO{}
 	var err error
 	if x.stdio.Stdin, err = x.input(st.Stdin); err != nil {

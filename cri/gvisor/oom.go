@@ -1,4 +1,4 @@
-package supervisor
+package gvisor
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // cgroup v2 subtree, nothing in the kernel can hold a sandbox to a limit, and
 // the sentry never reads linux.resources. What the sentry does have is its
 // own per-container memory accounting (one in-sandbox cgroup per container,
-// see sandbox.cgroupMount). The supervisor samples it and does what the
+// see sandbox.cgroupMount). The runtime samples it and does what the
 // kernel's OOM killer does to a container over its cgroup's memory.max:
 // SIGKILL, reported as OOMKilled with exit code 137, then the pod's restart
 // policy. A fast allocation can overshoot the limit by what it allocates
@@ -192,53 +192,56 @@ func (w *memoryWatcher) sample() (hot bool) {
 	return hot
 }
 
-// watchMemory enforces the pod's memory limits until the pod is deleted.
-func (r *runner) watchMemory() {
-	spec := &r.rec.Pod.Spec
+// watchMemory enforces the pod's memory limits until the sandbox is
+// stopped.
+func (rt *Runtime) watchMemory(sb *podSandbox) {
+	spec := &sb.cfg.Pod.Spec
 	if !hasMemoryLimits(spec) {
 		return
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rt.mu.Lock()
+	if sb.stopMemoryWatch != nil {
+		sb.stopMemoryWatch()
+	}
+	sb.stopMemoryWatch = cancel
+	rt.mu.Unlock()
 	w := &memoryWatcher{
-		clock:     r.sup.opts.Clock,
-		stats:     r.runsc,
-		sandboxID: r.rec.SandboxID,
+		clock:     rt.opts.Clock,
+		stats:     sb.runsc,
+		sandboxID: sb.cfg.ID,
 		podLimit:  podMemoryLimit(spec),
-		running:   r.memoryInstances,
-		kill:      r.oomKill,
+		running:   func() []memSample { return rt.memoryInstances(sb) },
+		kill:      func(s memSample, reason string) { rt.oomKill(sb, s, reason) },
 		killed:    map[string]bool{},
 	}
-	w.run(r.ctx, memorySampleFast, memorySampleSlow)
+	go w.run(ctx, memorySampleFast, memorySampleSlow)
 }
 
-// memoryInstances lists the live, not yet exited instances.
-func (r *runner) memoryInstances() []memSample {
+// memoryInstances lists the sandbox's running instances.
+func (rt *Runtime) memoryInstances(sb *podSandbox) []memSample {
 	var out []memSample
-	for _, l := range r.liveContainers() {
-		select {
-		case <-l.exited:
-			continue
-		default:
-		}
-		r.mu.Lock()
-		_, c := r.container(l.name)
-		r.mu.Unlock()
-		if c == nil {
+	for _, inst := range rt.instancesOf(sb.cfg.ID) {
+		c := sb.spec(inst.name)
+		if !inst.running() || c == nil {
 			continue
 		}
-		out = append(out, memSample{name: l.name, id: l.id, limit: memoryLimit(c)})
+		out = append(out, memSample{name: inst.name, id: inst.id, limit: memoryLimit(c)})
 	}
 	return out
 }
 
-// oomKill kills an instance as the kernel's OOM killer would; watch then
-// records it as OOMKilled and the restart policy applies.
-func (r *runner) oomKill(s memSample, reason string) {
-	l := r.getLive(s.name)
-	if l == nil || l.id != s.id {
+// oomKill kills an instance as the kernel's OOM killer would; its exit is
+// then reported as OOMKilled and the restart policy applies.
+func (rt *Runtime) oomKill(sb *podSandbox, s memSample, reason string) {
+	inst, err := rt.instance(s.id)
+	if err != nil {
 		return
 	}
-	l.oomKilled.Store(true)
-	r.sup.opts.Log.Warn("memory limit exceeded", "pod", r.name, "container", s.name, "usage", s.usage, "limit", s.limit)
-	r.event("", warning, "OOMKilling", reason)
-	_ = r.killAll(l)
+	inst.oomKilled.Store(true)
+	rt.opts.Log.Warn("memory limit exceeded", "pod", sb.cfg.Pod.Name, "container", s.name, "usage", s.usage, "limit", s.limit)
+	if sb.cfg.Warn != nil {
+		sb.cfg.Warn("OOMKilling", reason)
+	}
+	_ = rt.killAll(inst)
 }
