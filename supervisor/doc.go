@@ -3,9 +3,13 @@
 // computes it, and stops it on deletion. It runs outside the sandboxes, so a
 // workload cannot tamper with what the user is told about it.
 //
+// The supervisor is the kubelet's side of podbox; the container runtime's
+// mechanics (sandboxes, the pod network, logs, terminals) are behind
+// cri.Runtime (package cri/gvisor, or cri/fake in tests).
+//
 // The data path is one way: a validated Pod comes in (Create), a runner
-// drives it through an ordered list of start actions (pull images, create
-// the network, start the sandbox, start the containers), facts about
+// drives it through an ordered list of start actions (pull images, prepare
+// volumes, run the pod sandbox, start the containers), facts about
 // containers flow into the runner's record, and the API-visible status is
 // derived from that record by pure functions in status.go. Each pod's record
 // has one owner, its runner; it is persisted after every change so a
