@@ -58,10 +58,11 @@ type Runtime interface {
 	// network and address (cfg.PodIP) are still in place.
 	AdoptPodSandbox(ctx context.Context, cfg *SandboxConfig) (*SandboxStatus, error)
 	// StopPodSandbox deletes the sandbox's container instances and the
-	// sandbox, which ends whatever still runs in them, and waits until
-	// their output is in their logs; then it removes the pod's network
-	// (veth, host ports, network namespace). The pod's address stays
-	// reserved. It is idempotent.
+	// sandbox, which ends whatever still runs in them, stops memory
+	// enforcement, and removes the pod's network (veth, host ports,
+	// network namespace). The pod's address stays reserved. The instances'
+	// exits, with their logs complete, are WaitContainer's to report. It
+	// is idempotent.
 	StopPodSandbox(ctx context.Context, sandboxID string) error
 	// RemovePodSandbox releases what is left of a stopped sandbox: its
 	// address and its cgroup. It is idempotent.
