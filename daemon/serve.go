@@ -19,6 +19,10 @@ import (
 	"podbox.dev/podbox/supervisor"
 )
 
+// The API server depends on the interface it names, which the supervisor
+// satisfies; this is where the two meet.
+var _ apiserver.Supervisor = (*supervisor.Supervisor)(nil)
+
 // serve runs the supervisor and its API server (the holder's child) until
 // SIGTERM or SIGINT, then stops the sandboxes.
 func serve(ctx context.Context, d dirs.Dirs, version string, adopt bool) error {
