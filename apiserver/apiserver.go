@@ -23,7 +23,6 @@ import (
 
 	"podbox.dev/podbox/objects"
 	"podbox.dev/podbox/pod"
-	"podbox.dev/podbox/supervisor"
 )
 
 // Server is the HTTP face of a supervisor.
@@ -192,7 +191,7 @@ func (s *Server) deletePod(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) podLogs(w http.ResponseWriter, r *http.Request) {
-	opts, err := supervisor.LogOptionsFromQuery(r.URL.Query(), time.Now())
+	opts, err := logOptions(r.URL.Query(), time.Now())
 	if err != nil {
 		writeError(w, apierrors.NewBadRequest(err.Error()))
 		return
