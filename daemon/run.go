@@ -21,7 +21,8 @@ type Options struct {
 	// Manifests is the directory of static pod manifests (absolute); empty
 	// means ~/.config/podbox/manifests.
 	Manifests string
-	// Stderr receives the warnings of entering the user namespace.
+	// Stderr receives the warnings of entering the user namespace; it must
+	// not be nil. (The holder and the supervisor log to os.Stderr.)
 	Stderr io.Writer
 }
 
