@@ -23,14 +23,11 @@ import (
 
 	"podbox.dev/podbox/objects"
 	"podbox.dev/podbox/pod"
-	"podbox.dev/podbox/supervisor"
 )
 
 // Server is the HTTP face of a supervisor.
 type Server struct {
-	sup *supervisor.Supervisor
-	// pods is sup, seen through what listing, watching and patching need.
-	pods    podStore
+	sup     Supervisor
 	version Version
 	mux     *http.ServeMux
 	objects *objects.Store // ConfigMaps and Secrets; nil serves none
@@ -43,8 +40,8 @@ type Version struct {
 }
 
 // New returns a server for sup.
-func New(sup *supervisor.Supervisor, v Version, opts ...Option) *Server {
-	s := &Server{sup: sup, pods: sup, version: v, mux: http.NewServeMux()}
+func New(sup Supervisor, v Version, opts ...Option) *Server {
+	s := &Server{sup: sup, version: v, mux: http.NewServeMux()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -157,7 +154,7 @@ func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
 		s.watchPods(w, r, filter)
 		return
 	}
-	p, err := s.pods.Get(r.PathValue("ns"), r.PathValue("name"))
+	p, err := s.sup.Get(r.PathValue("ns"), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -194,7 +191,7 @@ func (s *Server) deletePod(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) podLogs(w http.ResponseWriter, r *http.Request) {
-	opts, err := supervisor.LogOptionsFromQuery(r.URL.Query(), time.Now())
+	opts, err := logOptions(r.URL.Query(), time.Now())
 	if err != nil {
 		writeError(w, apierrors.NewBadRequest(err.Error()))
 		return

@@ -56,7 +56,7 @@ func (s *Server) patchPod(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	updated, err := s.pods.UpdateMetadata(r.PathValue("ns"), name, func(cur *corev1.Pod) (*corev1.Pod, error) {
+	updated, err := s.sup.UpdateMetadata(r.PathValue("ns"), name, func(cur *corev1.Pod) (*corev1.Pod, error) {
 		return applyPatch(cur, types.PatchType(mediaType), patch)
 	})
 	if err != nil {
@@ -140,7 +140,7 @@ func (s *Server) checkPreconditions(ns, name string, pre *metav1.Preconditions) 
 	if pre == nil || (pre.UID == nil && pre.ResourceVersion == nil) {
 		return nil
 	}
-	p, err := s.pods.Get(ns, name)
+	p, err := s.sup.Get(ns, name)
 	if err != nil {
 		return err
 	}

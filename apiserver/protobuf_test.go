@@ -19,7 +19,7 @@ import (
 // coreClient is a client-go core/v1 client of s accepting accept.
 func coreClient(t *testing.T, f *fakePods, accept string) *typedcorev1.CoreV1Client {
 	t.Helper()
-	s := &Server{pods: f, mux: http.NewServeMux()}
+	s := &Server{sup: f, mux: http.NewServeMux()}
 	const pods = "/api/v1/namespaces/{ns}/pods"
 	s.mux.HandleFunc("GET "+pods, s.listPods)
 	s.mux.HandleFunc("GET "+pods+"/{name}", s.getPod)
@@ -80,7 +80,7 @@ func TestProtobufPods(t *testing.T) {
 
 // TestProtobufNegotiation: protobuf only for a client that prefers it.
 func TestProtobufNegotiation(t *testing.T) {
-	s := &Server{pods: newFakePods(testPod("default", "web", corev1.PodRunning, nil)), mux: http.NewServeMux()}
+	s := &Server{sup: newFakePods(testPod("default", "web", corev1.PodRunning, nil)), mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods", s.listPods)
 	for accept, want := range map[string]string{
 		"":                 "application/json",

@@ -18,16 +18,6 @@ import (
 	"podbox.dev/podbox/supervisor"
 )
 
-// podStore is what listing, watching and patching need of the supervisor
-// (*supervisor.Supervisor); tests serve a fake.
-type podStore interface {
-	Get(namespace, name string) (*corev1.Pod, error)
-	List(namespace string) []corev1.Pod
-	ResourceVersion() string
-	Watch(ctx context.Context, namespace, resourceVersion string) (<-chan supervisor.WatchEvent, error)
-	UpdateMetadata(namespace, name string, change func(*corev1.Pod) (*corev1.Pod, error)) (*corev1.Pod, error)
-}
-
 // podFilter is a request's labelSelector and fieldSelector.
 type podFilter struct {
 	labels labels.Selector
@@ -84,9 +74,9 @@ func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
 	}
 	// Read before listing: a watch from this version may repeat a change
 	// the list already shows, but never misses one.
-	rv := s.pods.ResourceVersion()
+	rv := s.sup.ResourceVersion()
 	list := &corev1.PodList{Items: []corev1.Pod{}}
-	for _, p := range s.pods.List(r.PathValue("ns")) {
+	for _, p := range s.sup.List(r.PathValue("ns")) {
 		if filter.matches(&p) {
 			p.APIVersion, p.Kind = "", ""
 			list.Items = append(list.Items, p)
@@ -128,7 +118,7 @@ func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, filter podFil
 			defer cancel()
 		}
 	}
-	events, err := s.pods.Watch(ctx, r.PathValue("ns"), r.URL.Query().Get("resourceVersion"))
+	events, err := s.sup.Watch(ctx, r.PathValue("ns"), r.URL.Query().Get("resourceVersion"))
 	if err != nil {
 		writeError(w, err)
 		return

@@ -20,8 +20,11 @@ import (
 	"podbox.dev/podbox/supervisor"
 )
 
-// fakePods is an in-memory podStore; watchers get the events the test sends.
+// fakePods is an in-memory store of pods; watchers get the events the test
+// sends. It serves the pod objects only: the other methods of Supervisor
+// are the nil embedded one's, and panic.
 type fakePods struct {
+	Supervisor
 	mu     sync.Mutex
 	pods   map[string]*corev1.Pod
 	events chan supervisor.WatchEvent
@@ -118,7 +121,7 @@ func testPod(ns, name string, phase corev1.PodPhase, labels map[string]string) *
 // serve starts the API over HTTP for client-go.
 func serve(t *testing.T, f *fakePods) *kubernetes.Clientset {
 	t.Helper()
-	s := &Server{pods: f, mux: http.NewServeMux()}
+	s := &Server{sup: f, mux: http.NewServeMux()}
 	const pods = "/api/v1/namespaces/{ns}/pods"
 	s.mux.HandleFunc("GET /api/v1/pods", s.listPods)
 	s.mux.HandleFunc("GET "+pods, s.listPods)
@@ -313,7 +316,7 @@ func TestPatchMetadata(t *testing.T) {
 }
 
 func TestDeletePreconditions(t *testing.T) {
-	s := &Server{pods: newFakePods(testPod("default", "web", corev1.PodRunning, nil))}
+	s := &Server{sup: newFakePods(testPod("default", "web", corev1.PodRunning, nil))}
 	other, same := types.UID("other"), types.UID("web-uid")
 	err := s.checkPreconditions("default", "web", &metav1.Preconditions{UID: &other})
 	if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "Precondition failed: UID in precondition: other, UID in object meta: web-uid") {

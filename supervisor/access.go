@@ -40,6 +40,9 @@ func (r *runner) pickContainer(name string) (*containerRecord, error) {
 
 // logs serves a container's current log, following it while it runs.
 func (r *runner) logs(ctx context.Context, opts LogOptions, w io.Writer) error {
+	// One request, one LimitBytes: the count goes on across the instances
+	// a follow reads.
+	opts.sent = new(int64)
 	c, err := r.pickContainer(opts.Container)
 	if err != nil {
 		return err

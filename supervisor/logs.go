@@ -5,14 +5,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"math"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"time"
 )
 
@@ -37,7 +33,7 @@ type LogOptions struct {
 
 	// sent, when set, counts the bytes written under LimitBytes across the
 	// container instances one followed request reads, so the limit is on
-	// the whole response. LogOptionsFromQuery sets it.
+	// the whole response. runner.logs sets it.
 	sent *int64
 	// from, when set, is the byte offset to start at instead of TailLines
 	// (attach: where the log ended when the client attached). If the file
@@ -49,57 +45,6 @@ type LogOptions struct {
 // output written up to then is complete; the error is what ends a followed
 // log, which otherwise waits for more.
 var ErrLogLimitReached = errors.New("log output reached limitBytes")
-
-// LogOptionsFromQuery reads the query parameters of the pods/log
-// subresource (container, follow, timestamps, previous, tailLines,
-// sinceSeconds, sinceTime, limitBytes) with the API's validation rules.
-// sinceSeconds is counted back from now. The result is for one request.
-func LogOptionsFromQuery(q url.Values, now time.Time) (LogOptions, error) {
-	opts := LogOptions{
-		Container:  q.Get("container"),
-		Follow:     q.Get("follow") == "true",
-		Timestamps: q.Get("timestamps") == "true",
-		Previous:   q.Get("previous") == "true",
-		TailLines:  -1,
-		sent:       new(int64),
-	}
-	if t := q.Get("tailLines"); t != "" {
-		n, err := strconv.ParseInt(t, 10, 64)
-		if err != nil || n < 0 {
-			return opts, errors.New("tailLines must be a non-negative number")
-		}
-		opts.TailLines = n
-	}
-	secs, since := q.Get("sinceSeconds"), q.Get("sinceTime")
-	if secs != "" && since != "" {
-		return opts, errors.New("at most one of `sinceTime` or `sinceSeconds` may be specified")
-	}
-	if secs != "" {
-		n, err := strconv.ParseInt(secs, 10, 64)
-		if err != nil || n <= 0 {
-			return opts, errors.New("sinceSeconds must be a number greater than 0")
-		}
-		// Far-past values would overflow a Duration; any date before the
-		// log began is the same.
-		n = min(n, int64(math.MaxInt64/time.Second))
-		opts.SinceTime = now.Add(-time.Duration(n) * time.Second)
-	}
-	if since != "" {
-		t, err := time.Parse(time.RFC3339Nano, since)
-		if err != nil {
-			return opts, fmt.Errorf("sinceTime must be an RFC3339 time, not %q", since)
-		}
-		opts.SinceTime = t
-	}
-	if l := q.Get("limitBytes"); l != "" {
-		n, err := strconv.ParseInt(l, 10, 64)
-		if err != nil || n <= 0 {
-			return opts, errors.New("limitBytes must be a number greater than 0")
-		}
-		opts.LimitBytes = n
-	}
-	return opts, nil
-}
 
 // criLine is one parsed CRI log record.
 type criLine struct {

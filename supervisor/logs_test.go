@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,10 +214,7 @@ func TestReadLogLimitBytes(t *testing.T) {
 // reached, though the container goes on running, and that the limit holds
 // for the whole request across the container instances it reads.
 func TestLimitBytesEndsFollow(t *testing.T) {
-	opts, err := LogOptionsFromQuery(url.Values{"follow": {"true"}, "limitBytes": {"10"}}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := LogOptions{Follow: true, TailLines: -1, LimitBytes: 10, sent: new(int64)}
 	first := writeLog(t, map[string]string{"stdout": "abc\n"})
 	second := writeLog(t, map[string]string{"stdout": "defghij\nklm\n"})
 	var out bytes.Buffer
@@ -240,59 +235,6 @@ func TestLimitBytesEndsFollow(t *testing.T) {
 	// Another instance after that has nothing left to send.
 	if err := readLog(context.Background(), first, opts, &out, func() bool { return true }); err != ErrLogLimitReached {
 		t.Errorf("after the limit: %v", err)
-	}
-}
-
-func TestLogOptionsFromQuery(t *testing.T) {
-	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		query   string
-		want    LogOptions
-		wantErr string
-	}{
-		{"", LogOptions{TailLines: -1}, ""},
-		{"container=side&follow=true&timestamps=true&previous=true&tailLines=5",
-			LogOptions{Container: "side", Follow: true, Timestamps: true, Previous: true, TailLines: 5}, ""},
-		{"sinceSeconds=90", LogOptions{TailLines: -1, SinceTime: now.Add(-90 * time.Second)}, ""},
-		{"sinceSeconds=9223372036854775807", LogOptions{TailLines: -1, SinceTime: now.Add(-time.Duration(math.MaxInt64/time.Second) * time.Second)}, ""},
-		{"sinceTime=2026-11-22T07:30:00Z", LogOptions{TailLines: -1, SinceTime: time.Date(2026, 11, 22, 7, 30, 0, 0, time.UTC)}, ""},
-		{"sinceTime=2026-11-22T09:30:00.5%2B02:00", LogOptions{TailLines: -1, SinceTime: time.Date(2026, 11, 22, 7, 30, 0, 5e8, time.UTC)}, ""},
-		{"limitBytes=1024", LogOptions{TailLines: -1, LimitBytes: 1024}, ""},
-		{"tailLines=-1", LogOptions{}, "tailLines must be a non-negative number"},
-		{"tailLines=x", LogOptions{}, "tailLines must be a non-negative number"},
-		{"sinceSeconds=0", LogOptions{}, "sinceSeconds must be a number greater than 0"},
-		{"sinceSeconds=ten", LogOptions{}, "sinceSeconds must be a number greater than 0"},
-		{"sinceTime=yesterday", LogOptions{}, `sinceTime must be an RFC3339 time, not "yesterday"`},
-		{"sinceSeconds=5&sinceTime=2026-11-22T07:30:00Z", LogOptions{}, "at most one of `sinceTime` or `sinceSeconds` may be specified"},
-		{"limitBytes=0", LogOptions{}, "limitBytes must be a number greater than 0"},
-		{"limitBytes=-3", LogOptions{}, "limitBytes must be a number greater than 0"},
-	} {
-		q, err := url.ParseQuery(tc.query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := LogOptionsFromQuery(q, now)
-		if tc.wantErr != "" {
-			if err == nil || err.Error() != tc.wantErr {
-				t.Errorf("%q: error %v, want %q", tc.query, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%q: %v", tc.query, err)
-			continue
-		}
-		if got.sent == nil {
-			t.Errorf("%q: no shared byte count", tc.query)
-		}
-		got.sent = nil
-		if !got.SinceTime.Equal(tc.want.SinceTime) {
-			t.Errorf("%q: since %v, want %v", tc.query, got.SinceTime, tc.want.SinceTime)
-		}
-		got.SinceTime, tc.want.SinceTime = time.Time{}, time.Time{}
-		if got != tc.want {
-			t.Errorf("%q: %+v, want %+v", tc.query, got, tc.want)
-		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport/websocket"
 
+	"podbox.dev/podbox/daemon"
 	"podbox.dev/podbox/dirs"
 )
 
@@ -52,7 +53,7 @@ func newClient(ctx context.Context) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureDaemon(ctx, d); err != nil {
+	if err := daemon.Ensure(ctx, d); err != nil {
 		return nil, err
 	}
 	cfg := restConfig(d.Socket())

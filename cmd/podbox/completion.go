@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"podbox.dev/podbox/daemon"
 	"podbox.dev/podbox/dirs"
 )
 
@@ -288,7 +289,7 @@ func runningSupervisorPods(context.Context) (podsGetter, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := supervisorAnswers(d.Socket()); err != nil {
+	if err := daemon.Ping(d); err != nil {
 		return nil, fmt.Errorf("the podbox supervisor is not running: %w", err)
 	}
 	cfg := restConfig(d.Socket())

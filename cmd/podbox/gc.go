@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"runtime/debug"
+
+	"podbox.dev/podbox/daemon"
 )
 
 // cliGCPercent is the garbage collector's GOGC for podbox commands other
@@ -23,7 +25,7 @@ func tuneGC(args []string) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return
 	}
-	if len(args) > 1 && args[1] == "daemon" {
+	if len(args) > 1 && args[1] == daemon.Command {
 		return
 	}
 	debug.SetGCPercent(cliGCPercent)

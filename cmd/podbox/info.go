@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"podbox.dev/podbox/daemon"
 	"podbox.dev/podbox/dirs"
 	"podbox.dev/podbox/rootless"
 	"podbox.dev/podbox/sandbox"
@@ -78,7 +79,7 @@ func storeFinding(d dirs.Dirs) rootless.Finding {
 }
 
 func supervisorFinding(d dirs.Dirs) rootless.Finding {
-	err := supervisorAnswers(d.Socket())
+	err := daemon.Ping(d)
 	if err == nil {
 		return rootless.Finding{Name: "supervisor", OK: true, Detail: "running, serving " + d.Socket()}
 	}

@@ -5,8 +5,9 @@
 // This package is the thin command line only. It parses flags, talks to the
 // supervisor over its Kubernetes-shaped REST API with client-go, and prints
 // results and errors the way kubectl does, so that scripts and habits written
-// for kubectl keep working. Everything that decides how a pod runs lives in the
-// supervisor and the library packages.
+// for kubectl keep working. The daemon's processes (starting, holding and
+// stopping it) live in package daemon; everything that decides how a pod runs
+// lives in the supervisor and the library packages.
 package main
 
 import (

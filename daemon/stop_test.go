@@ -1,8 +1,8 @@
-package main
+package daemon
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,14 +17,17 @@ import (
 	"podbox.dev/podbox/dirs"
 )
 
-func TestDaemonStopNotRunning(t *testing.T) {
+func testDirs(t *testing.T) dirs.Dirs {
 	base := t.TempDir()
-	d := dirs.Dirs{Runtime: filepath.Join(base, "run"), Data: filepath.Join(base, "data")}
+	return dirs.Dirs{Runtime: filepath.Join(base, "run"), Data: filepath.Join(base, "data")}
+}
+
+func TestStopNotRunning(t *testing.T) {
+	d := testDirs(t)
 	check := func(when string) {
 		t.Helper()
-		var out bytes.Buffer
-		if err := stopDaemon(context.Background(), d, time.Second, &out); err != nil || strings.TrimSpace(out.String()) != daemonNotRunning {
-			t.Errorf("%s: %v, %q", when, err, out.String())
+		if err := Stop(context.Background(), d, time.Second); !errors.Is(err, ErrNotRunning) {
+			t.Errorf("%s: %v, want ErrNotRunning", when, err)
 		}
 	}
 	check("no runtime directory")
@@ -38,11 +41,11 @@ func TestDaemonStopNotRunning(t *testing.T) {
 	check("a lock file nobody holds (the pid in it is not signalled)")
 }
 
-// A holder that takes SIGTERM but never releases the lock: stop signals the
-// pid in the lock file, then gives up after its timeout, saying so.
-func TestDaemonStopSignalsHolderAndTimesOut(t *testing.T) {
-	base := t.TempDir()
-	d := dirs.Dirs{Runtime: filepath.Join(base, "run"), Data: filepath.Join(base, "data")}
+// holdLock stands for a holder that takes SIGTERM but never releases the
+// lock: the lock is the test's, the pid in it a sleep that the signal ends.
+// It returns the sleep's exit.
+func holdLock(t *testing.T, d dirs.Dirs) <-chan error {
+	t.Helper()
 	if err := d.Ensure(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,15 +60,25 @@ func TestDaemonStopSignalsHolderAndTimesOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Close()
+	t.Cleanup(func() { lock.Close() })
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		t.Fatal(err)
 	}
-	lock.WriteString(strconv.Itoa(holder.Process.Pid) + "\n")
+	if _, err := lock.WriteString(strconv.Itoa(holder.Process.Pid) + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	return exited
+}
 
-	err = stopDaemon(context.Background(), d, 300*time.Millisecond, &bytes.Buffer{})
-	if err == nil || !strings.Contains(err.Error(), "still stopping") || !strings.Contains(err.Error(), "--timeout") {
-		t.Errorf("got %v, want a timeout naming --timeout", err)
+// Stop signals the pid in the lock file, then gives up after its timeout,
+// saying so.
+func TestStopSignalsHolderAndTimesOut(t *testing.T) {
+	d := testDirs(t)
+	exited := holdLock(t, d)
+	err := Stop(context.Background(), d, 300*time.Millisecond)
+	var timeout *StopTimeoutError
+	if !errors.As(err, &timeout) || !strings.Contains(err.Error(), "still stopping") || timeout.Timeout != 300*time.Millisecond {
+		t.Errorf("got %v, want a StopTimeoutError", err)
 	}
 	select {
 	case err := <-exited:
