@@ -244,7 +244,7 @@ func TestLogRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got bytes.Buffer
+	var got syncBuffer
 	done := make(chan error, 1)
 	var stopped atomic.Bool
 	go func() {
@@ -252,7 +252,18 @@ func TestLogRotation(t *testing.T) {
 	}()
 	line := strings.Repeat("x", 1023) + "\n" // about 1 KiB per record
 	const lines = 6 * 10 * 1024              // about 60 MiB: six rotations
-	lf.CopyStream("stdout", strings.NewReader(strings.Repeat(line, lines)+"the end\n"))
+	// Written a rotation's worth at a time, each once the follower has
+	// read the one before: a follower more than MaxFiles-1 rotations
+	// behind loses the oldest (as kubectl logs -f does on a cluster), which
+	// a loaded machine could otherwise make happen here.
+	const chunk = lines / 6
+	for i := 0; i < lines; i += chunk {
+		lf.CopyStream("stdout", strings.NewReader(strings.Repeat(line, chunk)))
+		for deadline := time.Now().Add(time.Minute); strings.Count(got.String(), "\n") < i+chunk && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	lf.CopyStream("stdout", strings.NewReader("the end\n"))
 	stopped.Store(true)
 	lf.Close()
 	if err := <-done; err != nil {
