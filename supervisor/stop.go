@@ -56,7 +56,8 @@ func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 		r.mu.Unlock()
 	}
 	r.setKillDeadline(grace)
-	r.deleteOne.Do(func() { go r.teardown() })
+	r.cancel() // ends a start under way; the loop then tears the pod down
+	r.kick()
 	return r.object()
 }
 
@@ -65,10 +66,7 @@ func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 // least 2 s), SIGKILL, all in parallel; then the sandbox, its network and
 // its files are removed and the pod is forgotten.
 func (r *runner) teardown() {
-	r.stopStarting()
 	r.stopProbes(false)
-	<-r.started
-	r.restarts.Wait()
 	lives := r.liveContainers()
 	r.stopInOrder(lives)
 
@@ -165,13 +163,6 @@ func (r *runner) stopInOrder(lives []*liveContainer) {
 	}
 }
 
-// stopStarting cancels start actions and pending restarts.
-func (r *runner) stopStarting() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cancel()
-}
-
 // setKillDeadline sets when running containers get SIGKILL: grace seconds
 // (at least minGrace) from now, unless an earlier deadline is already set.
 // Waiting stoppers are woken to re-read it.
@@ -242,14 +233,39 @@ func (r *runner) stopContainer(l *liveContainer) {
 	}
 }
 
-// shutdown stops the pod's sandbox when the supervisor exits, keeping its
-// record: a later supervisor has namespaces of its own and cannot adopt the
-// sandbox, so it starts the pod again (see resume). Stopping it here means no
-// sandbox runs unsupervised meanwhile.
+// requestShutdown asks the pod's loop to stop the pod's sandbox because
+// the supervisor exits, and waits for it: a later supervisor has namespaces
+// of its own and cannot adopt the sandbox, so it starts the pod again (see
+// resume). Stopping it here means no sandbox runs unsupervised meanwhile.
+func (r *runner) requestShutdown() {
+	r.mu.Lock()
+	r.shuttingDown = true
+	r.mu.Unlock()
+	r.cancel()
+	r.kick()
+	<-r.loopDone
+}
+
+// shutdown is the end of the loop of a pod that is not being deleted when
+// the supervisor exits: its record stays.
 func (r *runner) shutdown() {
-	r.stopStarting()
 	r.stopProbes(true)
-	<-r.started
-	r.restarts.Wait()
 	r.stopSandbox()
+}
+
+// stopSandbox ends a pod whose containers have all finished for good: its
+// sandbox and network go, its record (and phase) stays until deletion.
+func (r *runner) stopSandbox() {
+	r.stopProbes(true)
+	lives := r.liveContainers()
+	r.deleteContainers(lives)
+	// Let the watchers record the exits before the sandbox counts as gone.
+	for _, l := range lives {
+		select {
+		case <-l.exited:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	_ = r.removeNetwork()
+	r.update(func(rec *podRecord) { rec.SandboxReady = false })
 }
