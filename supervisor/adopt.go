@@ -84,4 +84,3 @@ func (r *runner) adoptImage(c *corev1.Container) (resolvedImage, error) {
 	r.setImage(c.Name, ri)
 	return ri, nil
 }
-

@@ -50,7 +50,7 @@ type containerView struct {
 type stopReason string
 
 const (
-	stopNone       stopReason = ""
+	stopNone     stopReason = ""
 	stopFinished stopReason = "finished" // the phase is terminal: nothing runs again
 	stopDeadline stopReason = "deadline" // activeDeadlineSeconds passed
 )

@@ -115,12 +115,12 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Supervisor{
-		opts:         opts,
-		pods:         map[string]*runner{},
-		terminating:  map[types.UID]*runner{},
-		events:       newEventLog(opts.Clock),
-		pullBackoff:  flowcontrol.NewFakeBackOff(pullBackoffInitial, pullBackoffMax, opts.Clock),
-		claims:       volume.OpenClaims(opts.Dirs.Volumes()),
+		opts:        opts,
+		pods:        map[string]*runner{},
+		terminating: map[types.UID]*runner{},
+		events:      newEventLog(opts.Clock),
+		pullBackoff: flowcontrol.NewFakeBackOff(pullBackoffInitial, pullBackoffMax, opts.Clock),
+		claims:      volume.OpenClaims(opts.Dirs.Volumes()),
 	}
 	s.watchObjects()
 	for _, d := range []string{opts.Dirs.RunscRoot(), opts.Dirs.Netns(), opts.Dirs.Pods()} {
