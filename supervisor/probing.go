@@ -107,7 +107,7 @@ func (r *runner) killInstance(l *liveContainer, grace time.Duration) {
 	_ = r.runsc.Kill(context.Background(), l.id, l.stopSignal)
 	select {
 	case <-l.exited:
-	case <-time.After(grace):
+	case <-r.sup.opts.Clock.After(grace):
 		_ = r.killAll(l)
 	}
 }

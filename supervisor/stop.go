@@ -167,7 +167,7 @@ func (r *runner) stopInOrder(lives []*liveContainer) {
 // (at least minGrace) from now, unless an earlier deadline is already set.
 // Waiting stoppers are woken to re-read it.
 func (r *runner) setKillDeadline(grace int64) {
-	d := time.Now().Add(max(time.Duration(grace)*time.Second, minGrace))
+	d := r.sup.opts.Clock.Now().Add(max(time.Duration(grace)*time.Second, minGrace))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.killAt.IsZero() && !d.Before(r.killAt) {
@@ -200,7 +200,7 @@ func (r *runner) stopContainer(l *liveContainer) {
 	r.preStop(spec, l, deadline)
 	// The preStop hook and the stop signal share the grace period, but the
 	// container always gets at least 2 s between the signal and SIGKILL.
-	floor := time.Now().Add(minGrace)
+	floor := r.sup.opts.Clock.Now().Add(minGrace)
 	if err := r.runsc.Kill(context.Background(), l.id, l.stopSignal); err != nil {
 		r.sup.opts.Log.Warn("signal container", "id", l.id, "err", err)
 	}
@@ -209,21 +209,21 @@ func (r *runner) stopContainer(l *liveContainer) {
 		if deadline.Before(floor) {
 			deadline = floor
 		}
-		timer := time.NewTimer(time.Until(deadline))
+		timer := r.sup.opts.Clock.NewTimer(deadline.Sub(r.sup.opts.Clock.Now()))
 		select {
 		case <-l.exited:
 			timer.Stop()
 			return
 		case <-changed:
 			timer.Stop()
-		case <-timer.C:
+		case <-timer.C():
 			if err := r.killAll(l); err != nil {
 				// Not signalled (already gone, or runsc refused the ID):
 				// teardown's delete ends whatever is left, so the wait
 				// for the exit is bounded rather than forever.
 				select {
 				case <-l.exited:
-				case <-time.After(killUnanswered):
+				case <-r.sup.opts.Clock.After(killUnanswered):
 				}
 				return
 			}
@@ -263,7 +263,7 @@ func (r *runner) stopSandbox() {
 	for _, l := range lives {
 		select {
 		case <-l.exited:
-		case <-time.After(5 * time.Second):
+		case <-r.sup.opts.Clock.After(5 * time.Second):
 		}
 	}
 	_ = r.removeNetwork()
