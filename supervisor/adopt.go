@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -12,8 +11,8 @@ import (
 
 // adopt takes over a pod whose sandbox a crashed predecessor left running
 // in the same namespaces: its running containers are watched again (an exit
-// that happened meanwhile is reported by the runtime), nothing is
-// restarted, and the start of the pod continues where it stopped.
+// that happened meanwhile is reported by the runtime), nothing is restarted
+// before its back-off, and the pod's loop goes on from its record.
 func (r *runner) adopt() {
 	ctx := context.Background()
 	if _, err := r.sup.rt.AdoptPodSandbox(ctx, r.sandboxConfig()); err != nil {
@@ -25,11 +24,7 @@ func (r *runner) adopt() {
 		id := strings.TrimPrefix(cr.ContainerID, "gvisor://")
 		running, attempt := cr.Running, cr.RestartCount
 		r.mu.Unlock()
-		if id == "" {
-			continue
-		}
-		r.seedCrashBackoff(c.Name)
-		if !running {
+		if id == "" || !running {
 			continue
 		}
 		live := &liveContainer{name: c.Name, id: id, stopSignal: "TERM", exited: make(chan struct{})}
@@ -51,7 +46,15 @@ func (r *runner) adopt() {
 		r.startProbes(c)
 		go r.watch(c.Name, live)
 	}
-	go r.run(adoptActions)
+	go func() {
+		if err := r.prepareVolumes(); err != nil {
+			r.sup.opts.Log.Warn("adopt the pod's volumes", "pod", r.name, "err", err)
+			r.mu.Lock()
+			r.sandboxFailed = true
+			r.mu.Unlock()
+		}
+		r.loop()
+	}()
 }
 
 // allContainers returns the init containers and app containers, in order.
@@ -81,63 +84,4 @@ func (r *runner) adoptImage(c *corev1.Container) (resolvedImage, error) {
 	ri := resolvedImage{image: img, rootfs: rootfs}
 	r.setImage(c.Name, ri)
 	return ri, nil
-}
-
-// hasInstance reports whether a container already has an instance (running,
-// exited or waiting to restart), which starting the pod must leave alone.
-func (r *runner) hasInstance(name string) (cr containerRecord, ok bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c, _ := r.container(name)
-	return *c, c.ContainerID != ""
-}
-
-// takeOver handles an app container that already has an instance when the
-// pod's start reaches it (after adoption): an exited one gets the restart
-// policy's decision, one that was waiting to restart is restarted after its
-// back-off.
-func (r *runner) takeOver(cr containerRecord) {
-	switch {
-	case cr.Terminated:
-		r.afterExit(cr.Name, cr.ExitCode)
-	case !cr.Running && cr.Last != nil:
-		r.mu.Lock()
-		stopping := r.ctx.Err() != nil
-		if !stopping {
-			r.restarts.Add(1)
-		}
-		r.mu.Unlock()
-		if !stopping {
-			go func() {
-				defer r.restarts.Done()
-				r.restartWithBackoff(cr.Name)
-			}()
-		}
-	}
-}
-
-// seedCrashBackoff restores a container's crash loop back-off from its
-// record, so an adopted container does not restart sooner than it would have.
-func (r *runner) seedCrashBackoff(name string) {
-	r.mu.Lock()
-	cr, _ := r.container(name)
-	want, at := cr.Backoff, cr.BackoffAt
-	r.mu.Unlock()
-	if want <= 0 {
-		return
-	}
-	key := string(r.rec.Pod.UID) + "_" + name
-	bo := r.sup.crashBackoff
-	for i := 0; i < 32 && bo.Get(key) < want; i++ {
-		bo.Next(key, at)
-	}
-}
-
-// recordBackoff keeps the crash loop back-off in the record (see
-// seedCrashBackoff).
-func (r *runner) recordBackoff(name string, d time.Duration, at time.Time) {
-	r.update(func(rec *podRecord) {
-		cr, _ := r.container(name)
-		cr.Backoff, cr.BackoffAt = d, at
-	})
 }

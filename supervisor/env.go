@@ -56,37 +56,8 @@ func (r *runner) configFailed(c *corev1.Container, err error) {
 	r.waitingError(c.Name, "CreateContainerConfigError", err)
 }
 
-// retryConfig waits for the process of c to become possible, trying every
-// configRetryInterval and reporting each failure. It returns nil once
-// processFor succeeds, or the runner's context error.
-func (r *runner) retryConfig(c *corev1.Container, img resolvedImage) error {
-	for {
-		if err := r.sleep(configRetryInterval); err != nil {
-			return err
-		}
-		_, err := r.process(c, img)
-		if err == nil {
-			return nil
-		}
-		r.configFailed(c, err)
-	}
-}
-
-// startWhenConfigured starts app container c once its environment can be
-// made; it runs on its own goroutine so that the pod's other containers
-// start meanwhile, as they do under the kubelet.
-func (r *runner) startWhenConfigured(c *corev1.Container, img resolvedImage) {
-	if err := r.retryConfig(c, img); err != nil {
-		return
-	}
-	if err := r.startContainer(c); err != nil {
-		r.waitingError(c.Name, "RunContainerError", err)
-	}
-}
-
 // isInit reports whether c is one of the pod's init containers (sidecars
-// included): those must start in order, so waiting for their configuration
-// holds up the pod.
+// included).
 func (r *runner) isInit(c *corev1.Container) bool {
 	for i := range r.rec.Pod.Spec.InitContainers {
 		if &r.rec.Pod.Spec.InitContainers[i] == c {

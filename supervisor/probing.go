@@ -75,10 +75,11 @@ func (r *runner) probeTarget(c *corev1.Container) probes.Target {
 }
 
 // onProbeResult records readiness and startup results for the current
-// instance, and kills an instance whose liveness or startup probe failed,
-// so that the restart policy restarts it.
+// instance; a failed liveness or startup probe marks the instance unhealthy
+// and wakes the pod's loop, which kills it (killUnhealthy) so that the
+// restart policy restarts it.
 func (r *runner) onProbeResult(c *corev1.Container, u probes.Update) {
-	var kill *liveContainer
+	unhealthy := false
 	r.update(func(rec *podRecord) {
 		cr, _ := r.container(c.Name)
 		if cr.ContainerID != u.ContainerID {
@@ -91,20 +92,14 @@ func (r *runner) onProbeResult(c *corev1.Container, u probes.Update) {
 			cr.ProbeStarted = u.Result == probes.Success
 		}
 		if u.Result == probes.Failure && u.Type != probes.Readiness && cr.Running && rec.Pod.DeletionTimestamp == nil {
-			kill = r.live[c.Name]
+			f := r.factsLocked(c.Name)
+			f.unhealthyID, f.unhealthyType = cr.ContainerID, u.Type
+			unhealthy = true
 		}
 	})
-	if kill == nil {
-		return
+	if unhealthy {
+		r.kick()
 	}
-	probe := c.LivenessProbe
-	if u.Type == probes.Startup {
-		probe = c.StartupProbe
-	}
-	restart := r.rec.Pod.Spec.RestartPolicy != corev1.RestartPolicyNever
-	r.event(r.fieldPath(c.Name), corev1.EventTypeNormal, "Killing", probes.KillMessage(c.Name, u.Type, restart))
-	grace := time.Duration(probes.KillGracePeriod(r.rec.Pod, probe, u.Type)) * time.Second
-	go r.killInstance(kill, max(grace, minGrace))
 }
 
 // killInstance stops one instance: its stop signal, then SIGKILL after
@@ -113,7 +108,7 @@ func (r *runner) killInstance(l *liveContainer, grace time.Duration) {
 	_ = r.sup.rt.StopContainer(context.Background(), l.id, l.stopSignal)
 	select {
 	case <-l.exited:
-	case <-time.After(grace):
+	case <-r.sup.opts.Clock.After(grace):
 		_ = r.killAll(l)
 	}
 }

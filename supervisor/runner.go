@@ -40,17 +40,25 @@ type runner struct {
 	probers map[string]*probes.ContainerProber
 	// vols are the pod's volumes (volumes.go), made on first use.
 	vols *podVolumes
-	// restarts counts restarts in flight, which teardown waits for.
-	restarts sync.WaitGroup
+	// facts are the decision's inputs beyond the record, by container
+	// name (loop.go); sandboxFailed is set when creating the sandbox
+	// failed.
+	facts         map[string]*containerFacts
+	sandboxFailed bool
 
-	ctx    context.Context // cancelled when deletion starts
+	// ctx ends what the pod is doing (a start, a pull, a hook): cancelled
+	// when deletion starts, at the active deadline and at shutdown.
+	ctx    context.Context
 	cancel context.CancelFunc
-	// started is closed when the start actions have returned.
-	started chan struct{}
+	// wake kicks the pod's loop; loopDone is closed when the loop (and the
+	// teardown or shutdown it ends with) has returned; shuttingDown asks
+	// it to end because the supervisor exits.
+	wake         chan struct{}
+	loopDone     chan struct{}
+	shuttingDown bool
 	// gone is closed when the pod is torn down and forgotten.
-	gone      chan struct{}
-	forced    bool // deleted with grace 0: invisible while it is torn down
-	deleteOne sync.Once
+	gone   chan struct{}
+	forced bool // deleted with grace 0: invisible while it is torn down
 	// killAt is when containers still running get SIGKILL during deletion;
 	// killAtChanged is closed (and replaced) whenever it moves.
 	killAt        time.Time
@@ -119,9 +127,11 @@ func newRunner(s *Supervisor, dir string, rec *podRecord) *runner {
 		images:  map[string]resolvedImage{},
 		live:    map[string]*liveContainer{},
 		probers: map[string]*probes.ContainerProber{},
+		facts:   map[string]*containerFacts{},
 		ctx:     ctx, cancel: cancel,
-		started: make(chan struct{}),
-		gone:    make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		loopDone: make(chan struct{}),
+		gone:     make(chan struct{}),
 	}
 }
 
@@ -235,7 +245,7 @@ func (r *runner) fieldPath(name string) string {
 // recreate.
 func (r *runner) resume() {
 	if r.rec.Phase == corev1.PodSucceeded || r.rec.Phase == corev1.PodFailed {
-		close(r.started)
+		go r.loop() // nothing to do until it is deleted
 		return
 	}
 	r.update(func(rec *podRecord) {
@@ -256,7 +266,7 @@ func (r *runner) resume() {
 			*c = c.newInstance(c.RestartCount, c.Last)
 		}
 	})
-	go r.start()
+	go r.loop()
 }
 
 // deleting reports whether deletion has begun.

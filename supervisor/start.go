@@ -15,54 +15,6 @@ import (
 	"podbox.dev/podbox/sandbox"
 )
 
-// action is one step of starting a pod. Steps run in order and share the
-// runner; the first error stops the start (the step has already recorded
-// what the user should see).
-type action struct {
-	name string
-	run  func(r *runner) error
-}
-
-// startActions is how a pod starts, in order.
-// Images are pulled per container, right before it starts, as the kubelet
-// does.
-var startActions = []action{
-	{"prepare volumes", (*runner).prepareVolumes},
-	{"run pod sandbox", (*runner).runSandbox},
-	{"run init containers", (*runner).runInitContainers},
-	{"start containers", (*runner).startContainers},
-}
-
-// adoptActions continue the start of an adopted pod, whose network and
-// sandbox exist.
-var adoptActions = []action{
-	{"prepare volumes", (*runner).prepareVolumes},
-	{"run init containers", (*runner).runInitContainers},
-	{"start containers", (*runner).startContainers},
-}
-
-func (r *runner) start() {
-	r.prefetchFirstImage()
-	r.run(startActions)
-}
-
-// run runs start actions in order, with the pod's active deadline watched.
-func (r *runner) run(actions []action) {
-	defer close(r.started)
-	if d := r.rec.Pod.Spec.ActiveDeadlineSeconds; d != nil {
-		go r.enforceDeadline(time.Duration(*d) * time.Second)
-	}
-	for _, a := range actions {
-		if r.ctx.Err() != nil {
-			return
-		}
-		if err := a.run(r); err != nil {
-			r.sup.opts.Log.Warn("pod start stopped", "pod", r.name, "step", a.name, "err", err)
-			return
-		}
-	}
-}
-
 // Image pull back-off, as the kubelet's: 10 s doubling to 300 s.
 const (
 	pullBackoffInitial = 10 * time.Second
@@ -242,110 +194,13 @@ func (r *runner) runSandbox() error {
 	return nil
 }
 
-// startContainers starts the app containers in spec order.
-func (r *runner) startContainers() error {
-	for i := range r.rec.Pod.Spec.Containers {
-		c := &r.rec.Pod.Spec.Containers[i]
-		if cr, ok := r.hasInstance(c.Name); ok {
-			r.takeOver(cr)
-			continue
-		}
-		if err := r.prepareImage(c); err != nil {
-			return err
-		}
-		if r.ctx.Err() != nil {
-			return r.ctx.Err()
-		}
-		if err := r.startContainer(c); err != nil {
-			r.waitingError(c.Name, "RunContainerError", err)
-			continue
-		}
-		r.update(func(rec *podRecord) { rec.Initialized = true })
-	}
-	return nil
-}
-
-// errInitFailed stops a pod whose init container failed under
-// restartPolicy Never.
-var errInitFailed = errors.New("init container failed")
-
-// runInitContainers runs the init containers in order, each to
-// completion; a failed one is retried with the crash loop back-off, or
-// fails the pod under restartPolicy Never. A native sidecar only has to
-// start before the next one runs; it then runs beside the pod.
-func (r *runner) runInitContainers() error {
-	for i := range r.rec.Pod.Spec.InitContainers {
-		c := &r.rec.Pod.Spec.InitContainers[i]
-		for {
-			cr, adopted := r.hasInstance(c.Name)
-			switch {
-			case adopted && cr.Terminated && cr.ExitCode == 0 && !isSidecar(c):
-				// Completed before an adoption: done.
-			case adopted && isSidecar(c):
-				r.takeOver(cr)
-			case adopted && cr.Running:
-				// Adopted while running: wait for it below.
-			case adopted:
-				// Exited (or waiting to restart) before an adoption.
-				r.replaceInstance(c.Name)
-				continue
-			default:
-				if err := r.prepareImage(c); err != nil {
-					return err
-				}
-				if r.ctx.Err() != nil {
-					return r.ctx.Err()
-				}
-				if err := r.startContainer(c); err != nil {
-					r.waitingError(c.Name, "RunContainerError", err)
-					return err
-				}
-			}
-			if isSidecar(c) || (adopted && cr.Terminated && cr.ExitCode == 0) {
-				break
-			}
-			live := r.getLive(c.Name)
-			select {
-			case <-live.exited:
-			case <-r.ctx.Done():
-				return r.ctx.Err()
-			}
-			r.mu.Lock()
-			cur, _ := r.container(c.Name)
-			code := cur.ExitCode
-			r.mu.Unlock()
-			if code == 0 {
-				break
-			}
-			if r.rec.Pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
-				r.stopSandbox()
-				return errInitFailed
-			}
-			if err := r.waitCrashBackoff(c.Name); err != nil {
-				return err
-			}
-			r.replaceInstance(c.Name)
-		}
-	}
-	return nil
-}
-
 func (r *runner) startContainer(c *corev1.Container) error {
 	img := r.getImage(c.Name)
 	proc, err := r.process(c, img)
 	if err != nil {
 		// A missing ConfigMap, Secret or key: retried until it appears.
 		r.configFailed(c, err)
-		if !r.isInit(c) {
-			go r.startWhenConfigured(c, img)
-			return nil
-		}
-		if err := r.retryConfig(c, img); err != nil {
-			return err
-		}
-		if proc, err = r.process(c, img); err != nil {
-			return err
-		}
+		return errConfig{err}
 	}
 	r.mu.Lock()
 	cr, _ := r.container(c.Name)
@@ -362,7 +217,7 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	mounts, err := r.volumeMounts(c, proc.Env)
 	if err != nil {
 		r.waitingError(c.Name, "CreateContainerConfigError", err)
-		return nil
+		return errShown{err}
 	}
 	// Staging mounts live only while the runtime sets the container up:
 	// released right after it ran, or on any way out before.
@@ -457,7 +312,7 @@ func (r *runner) watch(name string, live *liveContainer) {
 		cr.FinishedAt = r.sup.opts.Clock.Now()
 	})
 	close(live.exited)
-	r.afterExit(name, code)
+	r.kick() // the loop decides: restart, back off, or stop the pod
 }
 
 // killAll sends SIGKILL to every process of the instance: the final kill
@@ -471,4 +326,10 @@ func (r *runner) killAll(l *liveContainer) error {
 		r.sup.opts.Log.Debug("kill container", "pod", r.name, "id", l.id, "err", err)
 	}
 	return err
+}
+
+// removeInstance deletes an exited instance from the runtime (which waits
+// until its output is in its log).
+func (r *runner) removeInstance(l *liveContainer) {
+	_ = r.sup.rt.RemoveContainer(context.Background(), l.id)
 }

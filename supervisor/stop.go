@@ -55,7 +55,8 @@ func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 		r.mu.Unlock()
 	}
 	r.setKillDeadline(grace)
-	r.deleteOne.Do(func() { go r.teardown() })
+	r.cancel() // ends a start under way; the loop then tears the pod down
+	r.kick()
 	return r.object()
 }
 
@@ -64,10 +65,7 @@ func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 // least 2 s), SIGKILL, all in parallel; then the sandbox, its network and
 // its files are removed and the pod is forgotten.
 func (r *runner) teardown() {
-	r.stopStarting()
 	r.stopProbes(false)
-	<-r.started
-	r.restarts.Wait()
 	lives := r.liveContainers()
 	r.stopInOrder(lives)
 
@@ -121,18 +119,11 @@ func (r *runner) stopInOrder(lives []*liveContainer) {
 	}
 }
 
-// stopStarting cancels start actions and pending restarts.
-func (r *runner) stopStarting() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cancel()
-}
-
 // setKillDeadline sets when running containers get SIGKILL: grace seconds
 // (at least minGrace) from now, unless an earlier deadline is already set.
 // Waiting stoppers are woken to re-read it.
 func (r *runner) setKillDeadline(grace int64) {
-	d := time.Now().Add(max(time.Duration(grace)*time.Second, minGrace))
+	d := r.sup.opts.Clock.Now().Add(max(time.Duration(grace)*time.Second, minGrace))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.killAt.IsZero() && !d.Before(r.killAt) {
@@ -165,7 +156,7 @@ func (r *runner) stopContainer(l *liveContainer) {
 	r.preStop(spec, l, deadline)
 	// The preStop hook and the stop signal share the grace period, but the
 	// container always gets at least 2 s between the signal and SIGKILL.
-	floor := time.Now().Add(minGrace)
+	floor := r.sup.opts.Clock.Now().Add(minGrace)
 	if err := r.sup.rt.StopContainer(context.Background(), l.id, l.stopSignal); err != nil {
 		r.sup.opts.Log.Warn("signal container", "id", l.id, "err", err)
 	}
@@ -174,21 +165,21 @@ func (r *runner) stopContainer(l *liveContainer) {
 		if deadline.Before(floor) {
 			deadline = floor
 		}
-		timer := time.NewTimer(time.Until(deadline))
+		timer := r.sup.opts.Clock.NewTimer(deadline.Sub(r.sup.opts.Clock.Now()))
 		select {
 		case <-l.exited:
 			timer.Stop()
 			return
 		case <-changed:
 			timer.Stop()
-		case <-timer.C:
+		case <-timer.C():
 			if err := r.killAll(l); err != nil {
 				// Not signalled (already gone, or the runtime refused):
 				// teardown's delete ends whatever is left, so the wait
 				// for the exit is bounded rather than forever.
 				select {
 				case <-l.exited:
-				case <-time.After(killUnanswered):
+				case <-r.sup.opts.Clock.After(killUnanswered):
 				}
 				return
 			}
@@ -198,14 +189,40 @@ func (r *runner) stopContainer(l *liveContainer) {
 	}
 }
 
-// shutdown stops the pod's sandbox when the supervisor exits, keeping its
-// record: a later supervisor has namespaces of its own and cannot adopt the
-// sandbox, so it starts the pod again (see resume). Stopping it here means no
-// sandbox runs unsupervised meanwhile.
+// requestShutdown asks the pod's loop to stop the pod's sandbox because
+// the supervisor exits, and waits for it: a later supervisor has namespaces
+// of its own and cannot adopt the sandbox, so it starts the pod again (see
+// resume). Stopping it here means no sandbox runs unsupervised meanwhile.
+func (r *runner) requestShutdown() {
+	r.mu.Lock()
+	r.shuttingDown = true
+	r.mu.Unlock()
+	r.cancel()
+	r.kick()
+	<-r.loopDone
+}
+
+// shutdown is the end of the loop of a pod that is not being deleted when
+// the supervisor exits: its record stays.
 func (r *runner) shutdown() {
-	r.stopStarting()
 	r.stopProbes(true)
-	<-r.started
-	r.restarts.Wait()
 	r.stopSandbox()
+}
+
+// stopSandbox ends a pod whose containers have all finished for good: its
+// sandbox and network go, its record (and phase) stays until deletion.
+func (r *runner) stopSandbox() {
+	r.stopProbes(true)
+	lives := r.liveContainers()
+	if err := r.sup.rt.StopPodSandbox(context.Background(), r.rec.SandboxID); err != nil {
+		r.sup.opts.Log.Warn("stop pod sandbox", "pod", r.name, "err", err)
+	}
+	// Let the watchers record the exits before the sandbox counts as gone.
+	for _, l := range lives {
+		select {
+		case <-l.exited:
+		case <-r.sup.opts.Clock.After(5 * time.Second):
+		}
+	}
+	r.update(func(rec *podRecord) { rec.SandboxReady = false })
 }

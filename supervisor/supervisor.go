@@ -72,12 +72,11 @@ type Supervisor struct {
 	rt cri.Runtime
 
 	// events are the pods' Events; pullBackoff is the kubelet's image pull
-	// back-off, keyed by pod UID and image, crashBackoff its crash loop
-	// back-off, keyed by pod UID and container.
-	events       *eventLog
-	claims       *volume.Claims
-	pullBackoff  *flowcontrol.Backoff
-	crashBackoff *flowcontrol.Backoff
+	// back-off, keyed by pod UID and image (the crash loop back-off lives
+	// in each container's record, decide.go).
+	events      *eventLog
+	claims      *volume.Claims
+	pullBackoff *flowcontrol.Backoff
 
 	// watch delivers pod changes to watchers and owns resource versions.
 	watch broadcaster
@@ -107,14 +106,13 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Supervisor{
-		opts:         opts,
-		rt:           opts.Runtime,
-		pods:         map[string]*runner{},
-		terminating:  map[types.UID]*runner{},
-		events:       newEventLog(opts.Clock),
-		pullBackoff:  flowcontrol.NewFakeBackOff(pullBackoffInitial, pullBackoffMax, opts.Clock),
-		crashBackoff: flowcontrol.NewFakeBackOff(crashBackoffInitial, crashBackoffMax, opts.Clock),
-		claims:       volume.OpenClaims(opts.Dirs.Volumes()),
+		opts:        opts,
+		rt:          opts.Runtime,
+		pods:        map[string]*runner{},
+		terminating: map[types.UID]*runner{},
+		events:      newEventLog(opts.Clock),
+		pullBackoff: flowcontrol.NewFakeBackOff(pullBackoffInitial, pullBackoffMax, opts.Clock),
+		claims:      volume.OpenClaims(opts.Dirs.Volumes()),
 	}
 	s.watchObjects()
 	if err := os.MkdirAll(opts.Dirs.Pods(), 0o700); err != nil {
@@ -249,7 +247,7 @@ func (s *Supervisor) Create(in *corev1.Pod) (*corev1.Pod, error) {
 	}
 	s.pods[key] = r
 	s.events.record(p, "", normal, "Scheduled", fmt.Sprintf("Successfully assigned %s/%s to %s", p.Namespace, p.Name, s.events.host))
-	go r.start()
+	go r.loop()
 	return r.object(), nil
 }
 
@@ -396,7 +394,7 @@ func (s *Supervisor) Shutdown() {
 				<-r.gone
 				return
 			}
-			r.shutdown()
+			r.requestShutdown()
 		}()
 	}
 	wg.Wait()
