@@ -26,7 +26,7 @@ import (
 // teardown itself, so no start can overlap a teardown.
 
 // containerFacts are what the runner knows about a container beyond its
-// record, for the decision; they live only while this supervisor runs.
+// record, for the decision (part of container).
 type containerFacts struct {
 	// unhealthyID is the instance whose liveness or startup probe failed;
 	// killingID the instance being killed for it.
@@ -118,10 +118,9 @@ func (r *runner) view() *podView {
 	}
 	see := func(c *containerRecord) containerView {
 		cv := containerView{containerRecord: *c}
-		if f := r.facts[c.Name]; f != nil {
-			cv.unhealthy = c.ContainerID != "" && f.unhealthyID == c.ContainerID && f.killingID != c.ContainerID
-			cv.startBlocked, cv.retryAt = f.startBlocked, f.retryAt
-		}
+		f := &r.ctrs[c.Name].containerFacts
+		cv.unhealthy = c.ContainerID != "" && f.unhealthyID == c.ContainerID && f.killingID != c.ContainerID
+		cv.startBlocked, cv.retryAt = f.startBlocked, f.retryAt
 		return cv
 	}
 	for _, c := range rec.InitContainers {
@@ -131,17 +130,6 @@ func (r *runner) view() *podView {
 		v.apps = append(v.apps, see(c))
 	}
 	return v
-}
-
-// factsLocked returns a container's facts, made on first use. The caller
-// holds r.mu.
-func (r *runner) factsLocked(name string) *containerFacts {
-	f := r.facts[name]
-	if f == nil {
-		f = &containerFacts{}
-		r.facts[name] = f
-	}
-	return f
 }
 
 // execute does one sync's actions, in the order podActions gives.
@@ -232,7 +220,7 @@ func (r *runner) startOne(name string) {
 		}
 	}
 	r.mu.Lock()
-	f := r.factsLocked(name)
+	f := &r.ctrs[name].containerFacts
 	f.startBlocked, f.retryAt = err != nil, time.Time{}
 	var cfg errConfig
 	if errors.As(err, &cfg) {
@@ -299,10 +287,10 @@ func (r *runner) replaceInstance(name string) {
 func (r *runner) killUnhealthy(name string) {
 	r.mu.Lock()
 	cr, c := r.container(name)
-	f := r.factsLocked(name)
+	f := &r.ctrs[name].containerFacts
 	f.killingID = cr.ContainerID
 	t := f.unhealthyType
-	live := r.live[name]
+	live := r.ctrs[name].live
 	r.mu.Unlock()
 	if live == nil {
 		return

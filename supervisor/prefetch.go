@@ -27,7 +27,7 @@ func (r *runner) prefetchFirstImage() {
 	}
 	done := make(chan error, 1)
 	r.mu.Lock()
-	r.prefetch = map[string]chan error{first.Name: done}
+	r.ctrs[first.Name].prefetch = done
 	r.mu.Unlock()
 	go func() { done <- r.resolveImage(first) }()
 }
@@ -36,8 +36,9 @@ func (r *runner) prefetchFirstImage() {
 // started, and returns its outcome; ok is false when there was none.
 func (r *runner) awaitPrefetch(name string) (err error, ok bool) {
 	r.mu.Lock()
-	done := r.prefetch[name]
-	delete(r.prefetch, name)
+	c := r.ctrs[name]
+	done := c.prefetch
+	c.prefetch = nil
 	r.mu.Unlock()
 	if done == nil {
 		return nil, false
@@ -47,12 +48,14 @@ func (r *runner) awaitPrefetch(name string) (err error, ok bool) {
 
 // awaitAllPrefetches waits for prefetches still under way, so that a
 // failure recorded after them is not overwritten by their progress (a
-// resolved image stays in r.images for a later start).
+// resolved image stays with the container for a later start).
 func (r *runner) awaitAllPrefetches() {
 	r.mu.Lock()
-	names := make([]string, 0, len(r.prefetch))
-	for name := range r.prefetch {
-		names = append(names, name)
+	var names []string
+	for name, c := range r.ctrs {
+		if c.prefetch != nil {
+			names = append(names, name)
+		}
 	}
 	r.mu.Unlock()
 	for _, name := range names {

@@ -23,11 +23,11 @@ func (r *runner) startProbes(c *corev1.Container) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.probers[c.Name] != nil || r.ctx.Err() != nil {
+	if r.ctrs[c.Name].prober != nil || r.ctx.Err() != nil {
 		return
 	}
 	name := c.Name
-	r.probers[name] = probes.NewContainerProber(probes.ContainerConfig{
+	r.ctrs[name].prober = probes.NewContainerProber(probes.ContainerConfig{
 		Container:      c,
 		NeverRestarted: r.rec.Pod.Spec.RestartPolicy == corev1.RestartPolicyNever && !isSidecar(c),
 		Clock:          r.sup.opts.Clock,
@@ -92,7 +92,7 @@ func (r *runner) onProbeResult(c *corev1.Container, u probes.Update) {
 			cr.ProbeStarted = u.Result == probes.Success
 		}
 		if u.Result == probes.Failure && u.Type != probes.Readiness && cr.Running && rec.Pod.DeletionTimestamp == nil {
-			f := r.factsLocked(c.Name)
+			f := &r.ctrs[c.Name].containerFacts
 			f.unhealthyID, f.unhealthyType = cr.ContainerID, u.Type
 			unhealthy = true
 		}
@@ -117,9 +117,11 @@ func (r *runner) killInstance(l *liveContainer, grace time.Duration) {
 // terminates (readiness goes on), or all of them.
 func (r *runner) stopProbes(all bool) {
 	r.mu.Lock()
-	ps := make([]*probes.ContainerProber, 0, len(r.probers))
-	for _, p := range r.probers {
-		ps = append(ps, p)
+	var ps []*probes.ContainerProber
+	for _, c := range r.ctrs {
+		if c.prober != nil {
+			ps = append(ps, c.prober)
+		}
 	}
 	r.mu.Unlock()
 	for _, p := range ps {

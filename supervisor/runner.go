@@ -28,22 +28,11 @@ type runner struct {
 
 	mu  sync.Mutex
 	rec *podRecord
-	// images are the resolved images of the containers, by name; live are
-	// the current instances of started containers. Both exist only while
-	// this supervisor runs.
-	images map[string]resolvedImage
-	live   map[string]*liveContainer
-	// prefetch holds the outcome of image resolutions started ahead of
-	// time, by container name (prefetch.go).
-	prefetch map[string]chan error
-	// probers run the probes of containers that have any, by name.
-	probers map[string]*probes.ContainerProber
+	// ctrs are the pod's containers, init and app, by name.
+	ctrs map[string]*container
 	// vols are the pod's volumes (volumes.go), made on first use.
 	vols *podVolumes
-	// facts are the decision's inputs beyond the record, by container
-	// name (loop.go); sandboxFailed is set when creating the sandbox
-	// failed.
-	facts         map[string]*containerFacts
+	// sandboxFailed is set when creating the sandbox failed.
 	sandboxFailed bool
 
 	// ctx ends what the pod is doing (a start, a pull, a hook): cancelled
@@ -68,6 +57,33 @@ type runner struct {
 	// nothing more is.
 	lastPublished    *corev1.Pod
 	deletedPublished bool
+}
+
+// container is one of the pod's containers: its spec and its record (the
+// only source of truth, persisted with the pod's), and what exists only
+// while this supervisor runs: its resolved image, its live instance, its
+// prober, an image prefetch under way and the decision's facts about it.
+// The runner's mu guards every field but spec, which never changes.
+type container struct {
+	spec     *corev1.Container
+	rec      *containerRecord
+	image    resolvedImage
+	live     *liveContainer
+	prober   *probes.ContainerProber
+	prefetch chan error
+	containerFacts
+}
+
+// containersOf pairs the pod's container specs with their records.
+func containersOf(rec *podRecord) map[string]*container {
+	out := map[string]*container{}
+	for i := range rec.Pod.Spec.InitContainers {
+		out[rec.InitContainers[i].Name] = &container{spec: &rec.Pod.Spec.InitContainers[i], rec: rec.InitContainers[i]}
+	}
+	for i := range rec.Pod.Spec.Containers {
+		out[rec.Containers[i].Name] = &container{spec: &rec.Pod.Spec.Containers[i], rec: rec.Containers[i]}
+	}
+	return out
 }
 
 // resolvedImage is a container's image and its unpacked tree.
@@ -124,10 +140,7 @@ func newRunner(s *Supervisor, dir string, rec *podRecord) *runner {
 	return &runner{
 		sup: s, dir: dir, rec: rec,
 		namespace: rec.Pod.Namespace, name: rec.Pod.Name,
-		images:  map[string]resolvedImage{},
-		live:    map[string]*liveContainer{},
-		probers: map[string]*probes.ContainerProber{},
-		facts:   map[string]*containerFacts{},
+		ctrs:    containersOf(rec),
 		ctx:     ctx, cancel: cancel,
 		wake:     make(chan struct{}, 1),
 		loopDone: make(chan struct{}),
@@ -215,16 +228,10 @@ func (r *runner) objectLocked() *corev1.Pod {
 }
 
 // container finds a container, app or init, by name: its record and spec.
+// The caller holds r.mu to read or change the record.
 func (r *runner) container(name string) (*containerRecord, *corev1.Container) {
-	for i, c := range r.rec.Pod.Spec.Containers {
-		if c.Name == name {
-			return r.rec.Containers[i], &r.rec.Pod.Spec.Containers[i]
-		}
-	}
-	for i, c := range r.rec.Pod.Spec.InitContainers {
-		if c.Name == name {
-			return r.rec.InitContainers[i], &r.rec.Pod.Spec.InitContainers[i]
-		}
+	if c := r.ctrs[name]; c != nil {
+		return c.rec, c.spec
 	}
 	return nil, nil
 }
@@ -326,28 +333,30 @@ func (r *runner) ensureDir(parts ...string) (string, error) {
 func (r *runner) setLive(name string, l *liveContainer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.live[name] = l
+	r.ctrs[name].live = l
 }
 
 func (r *runner) setImage(name string, img resolvedImage) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.images[name] = img
+	r.ctrs[name].image = img
 }
 
 func (r *runner) getImage(name string) resolvedImage {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.images[name]
+	return r.ctrs[name].image
 }
 
 // liveContainers returns the instances that were started.
 func (r *runner) liveContainers() []*liveContainer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*liveContainer, 0, len(r.live))
-	for _, l := range r.live {
-		out = append(out, l)
+	var out []*liveContainer
+	for _, c := range r.ctrs {
+		if c.live != nil {
+			out = append(out, c.live)
+		}
 	}
 	return out
 }
@@ -355,5 +364,8 @@ func (r *runner) liveContainers() []*liveContainer {
 func (r *runner) getLive(name string) *liveContainer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.live[name]
+	if c := r.ctrs[name]; c != nil {
+		return c.live
+	}
+	return nil
 }

@@ -43,6 +43,9 @@ func newFakeSupervisor(t *testing.T) (*Supervisor, *fake.Runtime, *testingclock.
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Stopped before the temporary directories go: pods' loops write their
+	// records until then.
+	t.Cleanup(s.Shutdown)
 	return s, rt, fc
 }
 

@@ -134,7 +134,7 @@ func (r *runner) sampleUsage(ctx context.Context) (usageSample, error) {
 	sandboxID := r.rec.SandboxID
 	for _, c := range r.rec.Pod.Spec.Containers {
 		cr, _ := r.container(c.Name)
-		if live := r.live[c.Name]; live != nil && cr.Running {
+		if live := r.ctrs[c.Name].live; live != nil && cr.Running {
 			names[live.id] = c.Name
 			ids = append(ids, live.id)
 		}
