@@ -241,4 +241,3 @@ func mustGet(t *testing.T, s *Supervisor) *corev1.Pod {
 	}
 	return p
 }
-

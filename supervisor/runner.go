@@ -140,8 +140,8 @@ func newRunner(s *Supervisor, dir string, rec *podRecord) *runner {
 	return &runner{
 		sup: s, dir: dir, rec: rec,
 		namespace: rec.Pod.Namespace, name: rec.Pod.Name,
-		ctrs:    containersOf(rec),
-		ctx:     ctx, cancel: cancel,
+		ctrs: containersOf(rec),
+		ctx:  ctx, cancel: cancel,
 		wake:     make(chan struct{}, 1),
 		loopDone: make(chan struct{}),
 		gone:     make(chan struct{}),
