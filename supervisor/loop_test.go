@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	testingclock "k8s.io/utils/clock/testing"
 
@@ -240,4 +241,21 @@ func mustGet(t *testing.T, s *Supervisor) *corev1.Pod {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestStatusQOSClassCountsInitContainers: the pod's QoS class as the API
+// serves it counts init containers, as the kubelet's does (an app
+// container with requests equal to limits beside an init container without
+// any is Burstable, not Guaranteed).
+func TestStatusQOSClassCountsInitContainers(t *testing.T) {
+	s, _, _ := newFakeSupervisor(t)
+	app := ctr("app")
+	rl := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
+	app.Resources = corev1.ResourceRequirements{Requests: rl, Limits: rl}
+	if _, err := s.Create(webPod(corev1.PodSpec{InitContainers: []corev1.Container{ctr("init")}, Containers: []corev1.Container{app}})); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s).Status.QOSClass; got != corev1.PodQOSBurstable {
+		t.Errorf("status.qosClass = %s, want Burstable", got)
+	}
 }

@@ -60,31 +60,20 @@ func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 	return r.object()
 }
 
-// teardown stops the pod as the kubelet does: start actions are cancelled,
-// every running container gets SIGTERM and, after the grace period (at
-// least 2 s), SIGKILL, all in parallel; then the sandbox, its network and
-// its files are removed and the pod is forgotten.
+// teardown ends the loop of a pod being deleted, as the kubelet does:
+// every running container gets its stop signal and, after the grace period
+// (at least 2 s), SIGKILL (stopInOrder); then the sandbox stops as any
+// finished pod's does (stopSandbox), what is left of it is removed with the
+// pod's volumes and files, and the pod is forgotten.
 func (r *runner) teardown() {
 	r.stopProbes(false)
-	lives := r.liveContainers()
-	r.stopInOrder(lives)
-
-	ctx := context.Background()
-	if err := r.sup.rt.StopPodSandbox(ctx, r.rec.SandboxID); err != nil {
-		r.sup.opts.Log.Warn("remove pod network", "pod", r.name, "err", err)
-	}
-	for _, l := range lives {
-		_, _ = r.sup.rt.WaitContainer(ctx, l.id) // until its log is complete
-	}
-	if err := r.sup.rt.RemovePodSandbox(ctx, r.rec.SandboxID); err != nil {
+	r.stopInOrder(r.liveContainers())
+	r.stopSandbox()
+	if err := r.sup.rt.RemovePodSandbox(context.Background(), r.rec.SandboxID); err != nil {
 		r.sup.opts.Log.Warn("remove pod sandbox", "pod", r.name, "err", err)
 	}
 	r.teardownVolumes()
-	r.stopProbes(true)
-	r.update(func(rec *podRecord) {
-		rec.SandboxReady = false
-		rec.TornDown = true
-	})
+	r.update(func(rec *podRecord) { rec.TornDown = true })
 	r.sup.releaseImages(r)
 	if err := os.RemoveAll(r.dir); err != nil {
 		r.sup.opts.Log.Error("remove pod files", "dir", r.dir, "err", err)
@@ -209,8 +198,11 @@ func (r *runner) shutdown() {
 	r.stopSandbox()
 }
 
-// stopSandbox ends a pod whose containers have all finished for good: its
-// sandbox and network go, its record (and phase) stays until deletion.
+// stopSandbox is the one way a pod's sandbox stops: when its containers
+// have finished for good or its deadline passed, at the end of its
+// deletion, and when the supervisor shuts down. Whatever still runs is
+// ended, the sandbox and its network go, and the exits are recorded; the
+// record (and phase) stays.
 func (r *runner) stopSandbox() {
 	r.stopProbes(true)
 	lives := r.liveContainers()
