@@ -259,30 +259,10 @@ func (r *runner) startContainer(c *corev1.Container) error {
 	return nil
 }
 
-// process merges the image config with the container spec (Kubernetes
-// rules) and resolves the user the process runs as.
+// process is the container's process in the sandbox (pod.SandboxProcess),
+// its environment resolved against this pod's runtime facts.
 func (r *runner) process(c *corev1.Container, img resolvedImage) (sandbox.Process, error) {
-	p, err := pod.MergeProcess(r.rec.Pod, c, img.image.Config, pod.WithRuntime(r.envRuntime()))
-	if err != nil {
-		return sandbox.Process{}, err
-	}
-	uid, gid, err := sandbox.ResolveUser(img.rootfs, p.User)
-	if err != nil {
-		return sandbox.Process{}, err
-	}
-	if sc := c.SecurityContext; sc != nil {
-		if sc.RunAsUser != nil {
-			uid = uint32(*sc.RunAsUser)
-		}
-		if sc.RunAsGroup != nil {
-			gid = uint32(*sc.RunAsGroup)
-		}
-	}
-	if err := verifyRunAsNonRoot(r.rec.Pod, c, img.image.Config.User); err != nil {
-		return sandbox.Process{}, err
-	}
-	return sandbox.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: uid, GID: gid,
-		AdditionalGids: mergeGroups(supplementalGroups(r.rec.Pod), imageGroups(r.rec.Pod, img.rootfs, uid)), Security: containerSecurity(c)}, nil
+	return pod.SandboxProcess(r.rec.Pod, c, img.image.Config, img.rootfs, pod.WithRuntime(r.envRuntime()))
 }
 
 // watch records the container's exit, once the runtime reports it with

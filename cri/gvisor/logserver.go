@@ -144,19 +144,25 @@ func copyStreams(lf *crilog.File, stdout, stderr *os.File) {
 // sendLogs hands a container instance's stream read ends to the log server
 // and returns a channel closed when its log is complete.
 func sendLogs(server string, lr logRequest, stdout, stderr, stdin *os.File) (<-chan struct{}, error) {
+	fds := []int{int(stdout.Fd()), int(stderr.Fd())}
+	if stdin != nil {
+		fds = append(fds, int(stdin.Fd()))
+	}
+	return handOver(server, lr, fds, "logs")
+}
+
+// handOver sends a request and descriptors to the log server; the returned
+// channel is closed when the server closes the connection (the log is
+// complete). what names the descriptors in errors.
+func handOver(server string, lr logRequest, fds []int, what string) (<-chan struct{}, error) {
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: server, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("reach the log server: %w", err)
 	}
 	req, _ := json.Marshal(lr)
-	fds := []int{int(stdout.Fd()), int(stderr.Fd())}
-	if stdin != nil {
-		fds = append(fds, int(stdin.Fd()))
-	}
-	rights := unix.UnixRights(fds...)
-	if _, _, err := c.WriteMsgUnix(req, rights, nil); err != nil {
+	if _, _, err := c.WriteMsgUnix(req, unix.UnixRights(fds...), nil); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("hand logs to the log server: %w", err)
+		return nil, fmt.Errorf("hand the %s to the log server: %w", what, err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -284,20 +290,5 @@ func dupFile(f *os.File) (*os.File, error) {
 // sendTerminal hands a container's terminal master to the log server and
 // returns a channel closed when its log is complete.
 func sendTerminal(server string, lr logRequest, master *os.File) (<-chan struct{}, error) {
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: server, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("reach the log server: %w", err)
-	}
-	req, _ := json.Marshal(lr)
-	if _, _, err := c.WriteMsgUnix(req, unix.UnixRights(int(master.Fd())), nil); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("hand the terminal to the log server: %w", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer c.Close()
-		_, _ = io.Copy(io.Discard, c)
-	}()
-	return done, nil
+	return handOver(server, lr, []int{int(master.Fd())}, "terminal")
 }

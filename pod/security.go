@@ -1,4 +1,4 @@
-package supervisor
+package pod
 
 import (
 	"fmt"
@@ -6,10 +6,33 @@ import (
 	"strconv"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"podbox.dev/podbox/sandbox"
 )
+
+// SandboxProcess is the process of container c as the sandbox runs it, the
+// one place the container's spec becomes a process: MergeProcess (command,
+// args, env, working directory, user), the user and its groups resolved in
+// the image's /etc/passwd and /etc/group under rootfs, the kubelet's
+// runAsNonRoot check, the pod's supplemental groups and fsGroup, and the
+// capabilities, no_new_privs and read-only root of the security context.
+func SandboxProcess(p *corev1.Pod, c *corev1.Container, img v1.Config, rootfs string, opts ...Option) (sandbox.Process, error) {
+	proc, err := MergeProcess(p, c, img, opts...)
+	if err != nil {
+		return sandbox.Process{}, err
+	}
+	uid, gid, err := sandbox.ResolveUser(rootfs, proc.User)
+	if err != nil {
+		return sandbox.Process{}, err
+	}
+	if err := verifyRunAsNonRoot(p, c, img.User); err != nil {
+		return sandbox.Process{}, err
+	}
+	return sandbox.Process{Args: proc.Args, Env: proc.Env, Cwd: proc.Cwd, UID: uid, GID: gid,
+		AdditionalGids: mergeGroups(supplementalGroups(p), imageGroups(p, rootfs, uid)), Security: containerSecurity(c)}, nil
+}
 
 // containerSecurity is the OCI side of a container's effective security
 // context: capabilities, no_new_privs and the read-only root.
