@@ -77,13 +77,15 @@ func (r *runner) ending() bool {
 
 // idle waits for a kick, or until wake (zero: no timer).
 func (r *runner) idle(wake time.Time) {
-	var timer <-chan time.Time
+	var fired <-chan time.Time
 	if !wake.IsZero() {
-		timer = r.sup.opts.Clock.After(wake.Sub(r.sup.opts.Clock.Now()))
+		t := r.sup.opts.Clock.NewTimer(wake.Sub(r.sup.opts.Clock.Now()))
+		defer t.Stop()
+		fired = t.C()
 	}
 	select {
 	case <-r.wake:
-	case <-timer:
+	case <-fired:
 	}
 }
 
