@@ -133,9 +133,10 @@ func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, filter podFil
 		if !ok {
 			continue
 		}
-		p := ev.Pod
+		// The event's pod is every watcher's: type a copy.
+		p := *ev.Pod
 		p.APIVersion, p.Kind = "v1", "Pod"
-		if err := enc.Encode(watchEvent{Type: t, Object: p}); err != nil {
+		if err := enc.Encode(watchEvent{Type: t, Object: &p}); err != nil {
 			return
 		}
 		flush(w)

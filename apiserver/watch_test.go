@@ -263,6 +263,32 @@ func TestWatchOnePodByName(t *testing.T) {
 	}
 }
 
+// TestWatchLeavesEventsAlone: every watcher of the supervisor gets the same
+// pod objects, so a watch must not write into them (it set their kind, a
+// data race between two watchers).
+func TestWatchLeavesEventsAlone(t *testing.T) {
+	f := newFakePods()
+	cs := serve(t, f)
+	w, err := cs.CoreV1().Pods("default").Watch(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	web := testPod("default", "web", corev1.PodPending, nil)
+	f.events <- supervisor.WatchEvent{Type: watch.Added, Pod: web}
+	select {
+	case ev := <-w.ResultChan():
+		if p := ev.Object.(*corev1.Pod); p.Name != "web" {
+			t.Fatalf("got %s", p.Name)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	if web.APIVersion != "" || web.Kind != "" {
+		t.Errorf("the watch changed the event's pod: apiVersion %q kind %q", web.APIVersion, web.Kind)
+	}
+}
+
 func TestPatchMetadata(t *testing.T) {
 	f := newFakePods(testPod("default", "web", corev1.PodRunning, map[string]string{"app": "web", "old": "x"}))
 	cs := serve(t, f)

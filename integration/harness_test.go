@@ -45,6 +45,10 @@ var (
 	shared *env
 	// testAppRef and busyboxRef are images in the test registry.
 	testAppRef, busyboxRef string
+	// raceDir collects the race detector's reports of every podbox process
+	// the suite starts (see environ): a supervisor's report lands in no
+	// test's output, so TestMain fails the run when one is there.
+	raceDir string
 )
 
 func TestMain(m *testing.M) {
@@ -61,6 +65,21 @@ func setup(m *testing.M) (int, error) {
 	if bin == "" {
 		return 0, fmt.Errorf("PODBOX_BIN must name the directory with podbox, runsc and podbox-pause (make integration sets it)")
 	}
+	var err error
+	if raceDir, err = os.MkdirTemp("/tmp", "pbit-race-"); err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(raceDir)
+	code, err := run(m, bin)
+	if raceReports() > 0 && code == 0 {
+		code = 1
+	}
+	return code, err
+}
+
+// run starts the registry and the shared installation and runs the tests;
+// it returns when every podbox process it started has exited.
+func run(m *testing.M, bin string) (int, error) {
 	if os.Getuid() == 0 {
 		fmt.Fprintln(os.Stderr, "warning: running the integration suite as root; podbox is meant to be proven rootless (CI runs it as an unprivileged user)")
 	}
@@ -92,6 +111,21 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	return m.Run(), nil
+}
+
+// raceReports prints the reports of data races that podbox processes built
+// with the race detector (make race) wrote, and returns how many processes
+// wrote one.
+func raceReports() int {
+	reports, _ := filepath.Glob(filepath.Join(raceDir, "podbox.*"))
+	for _, f := range reports {
+		b, _ := os.ReadFile(f)
+		fmt.Fprintf(os.Stderr, "--- race report of podbox process %s:\n%s\n", strings.TrimPrefix(filepath.Ext(f), "."), b)
+	}
+	if len(reports) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: the race detector reported data races in %d podbox processes (above)\n", len(reports))
+	}
+	return len(reports)
 }
 
 // newEnv makes an installation with fresh directories. The runtime directory
@@ -135,11 +169,16 @@ func (e *env) writeNetworkConfig(t *testing.T, yaml string) {
 	}
 }
 
+// environ is the environment of every podbox process the suite starts
+// (and so of the daemons they start). GORACE matters only to a podbox built
+// with -race: it writes its reports to raceDir, one file per process, and
+// keeps running after one.
 func (e *env) environ() []string {
 	return append(os.Environ(),
 		"XDG_RUNTIME_DIR="+e.runtime,
 		"XDG_DATA_HOME="+e.data,
 		"HOME="+e.home,
+		"GORACE=log_path="+filepath.Join(raceDir, "podbox")+" halt_on_error=0",
 	)
 }
 

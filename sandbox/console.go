@@ -39,9 +39,21 @@ func StartOnTerminal(cmd *exec.Cmd) (*os.File, error) {
 	return master, nil
 }
 
-// Resize sets the size of the terminal whose master is f.
+// Resize sets the size of the terminal whose master is f. It may run while
+// the session's end closes f, so it holds the descriptor through f's own
+// reference count (f.Fd does not: the number could be closed, even reused,
+// before the ioctl) and fails once f is closed.
 func Resize(f *os.File, width, height uint16) error {
-	return unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Col: width, Row: height})
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if cerr := conn.Control(func(fd uintptr) {
+		err = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Col: width, Row: height})
+	}); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 // WithTerminal makes p run on a terminal, as containerd's oci.WithTTY does:

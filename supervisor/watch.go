@@ -25,6 +25,7 @@ import (
 // (for Deleted, its last state). Old is the pod as the previous event
 // showed it (nil for Added), so that a filtered watch can tell a pod that
 // stopped matching (reported as deleted) from one that never matched.
+// Every watcher gets the same pods, so they are read-only.
 type WatchEvent struct {
 	Type watch.EventType
 	Pod  *corev1.Pod

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -382,11 +383,15 @@ func TestWaitWatches(t *testing.T) {
 		code int
 	}
 	start := func(args ...string) chan result {
+		opts := parseWait(t, args...)
 		ch := make(chan result, 1)
 		go func() {
-			var out, errOut strings.Builder
-			code := runWaitArgs(t, core(cs), args, &out, &errOut)
-			ch <- result{out.String() + errOut.String(), code}
+			var out strings.Builder
+			code := 0
+			if err := runWait(t.Context(), core(cs), opts, &out, &out); err != nil {
+				code = printError(&out, err)
+			}
+			ch <- result{out.String(), code}
 		}()
 		return ch
 	}
@@ -409,26 +414,23 @@ func TestWaitWatches(t *testing.T) {
 	}
 }
 
-// runWaitArgs runs wait without swapping connect (so it can run
-// concurrently with other waits).
-func runWaitArgs(t *testing.T, pods podsGetter, args []string, stdout, stderr *strings.Builder) int {
+// parseWait parses wait's arguments as the command does, without running
+// it (or swapping connect). Concurrent waits parse first: urfave/cli is not
+// safe for concurrent use (its help flag and command are package variables).
+func parseWait(t *testing.T, args ...string) waitOptions {
 	t.Helper()
 	w := waitCommand()
 	var opts waitOptions
-	var perr error
-	w.Action = func(c *cli.Context) error {
-		opts, perr = parseWaitArgs(c)
-		return perr
+	w.Action = func(c *cli.Context) (err error) {
+		opts, err = parseWaitArgs(c)
+		return err
 	}
-	app := newApp(strings.NewReader(""), stdout, stderr)
+	app := newApp(strings.NewReader(""), io.Discard, io.Discard)
 	app.Commands = []*cli.Command{w}
 	if err := app.Run(append([]string{"podbox", "wait"}, args...)); err != nil {
-		return printError(stderr, err)
+		t.Fatalf("wait %s: %v", strings.Join(args, " "), err)
 	}
-	if err := runWait(t.Context(), pods, opts, stdout, stderr); err != nil {
-		return printError(stderr, err)
-	}
-	return 0
+	return opts
 }
 
 func TestDeleteSelectorAndFile(t *testing.T) {
