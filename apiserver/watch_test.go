@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -30,6 +29,8 @@ type fakePods struct {
 	events chan supervisor.WatchEvent
 	// watchedFrom is the resourceVersion the last watch asked for.
 	watchedFrom string
+	// calls records the writes asked of it (dryrun_test.go).
+	calls []string
 }
 
 func newFakePods(pods ...*corev1.Pod) *fakePods {
@@ -121,13 +122,7 @@ func testPod(ns, name string, phase corev1.PodPhase, labels map[string]string) *
 // serve starts the API over HTTP for client-go.
 func serve(t *testing.T, f *fakePods) *kubernetes.Clientset {
 	t.Helper()
-	s := &Server{sup: f, mux: http.NewServeMux()}
-	const pods = "/api/v1/namespaces/{ns}/pods"
-	s.mux.HandleFunc("GET /api/v1/pods", s.listPods)
-	s.mux.HandleFunc("GET "+pods, s.listPods)
-	s.mux.HandleFunc("GET "+pods+"/{name}", s.getPod)
-	s.mux.HandleFunc("PATCH "+pods+"/{name}", s.patchPod)
-	srv := httptest.NewServer(s)
+	srv := httptest.NewServer(New(f, Version{}))
 	t.Cleanup(srv.Close)
 	cs, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{ContentType: "application/json"}})
 	if err != nil {
