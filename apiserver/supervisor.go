@@ -29,9 +29,11 @@ type Supervisor interface {
 	// labels and annotations of its result are kept.
 	UpdateMetadata(namespace, name string, change func(*corev1.Pod) (*corev1.Pod, error)) (*corev1.Pod, error)
 	// ResourceVersion is the version a list is consistent with, from which
-	// Watch goes on.
+	// Watch goes on. Watch starts, with initial, with the current pods and
+	// a bookmark where they end, else with the changes after
+	// resourceVersion; idle, it sends bookmarks (supervisor.Watch).
 	ResourceVersion() string
-	Watch(ctx context.Context, namespace, resourceVersion string) (<-chan supervisor.WatchEvent, error)
+	Watch(ctx context.Context, namespace, resourceVersion string, initial bool) (<-chan supervisor.WatchEvent, error)
 
 	// The pods' subresources: log, exec, attach, portforward, and the
 	// resource usage the metrics API reports.

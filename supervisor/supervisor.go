@@ -79,8 +79,10 @@ type Supervisor struct {
 	claims      *volume.Claims
 	pullBackoff *flowcontrol.Backoff
 
-	// watch delivers pod changes to watchers and owns resource versions.
-	watch broadcaster
+	// watch delivers pod changes to watchers and owns resource versions;
+	// an idle watcher gets a bookmark every bookmarkInterval (none if 0).
+	watch            broadcaster
+	bookmarkInterval time.Duration
 
 	mu   sync.Mutex
 	pods map[string]*runner // by namespace/name
@@ -114,6 +116,8 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 		events:      newEventLog(opts.Clock),
 		pullBackoff: flowcontrol.NewFakeBackOff(pullBackoffInitial, pullBackoffMax, opts.Clock),
 		claims:      volume.OpenClaims(opts.Dirs.Volumes()),
+		// As often as the API server's watch cache sends them.
+		bookmarkInterval: time.Minute,
 	}
 	s.watchObjects()
 	if err := os.MkdirAll(opts.Dirs.Pods(), 0o700); err != nil {
