@@ -45,25 +45,8 @@ func New(sup Supervisor, v Version, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.routeObjects()
-	s.routeClaims()
-	const pods = "/api/v1/namespaces/{ns}/pods"
 	s.mux.HandleFunc("GET /version", s.getVersion)
-	s.mux.HandleFunc("GET /api/v1/pods", s.listPods)
-	s.mux.HandleFunc("GET "+pods, s.listPods)
-	s.mux.HandleFunc("POST "+pods, s.createPod)
-	s.mux.HandleFunc("GET "+pods+"/{name}", s.getPod)
-	s.mux.HandleFunc("DELETE "+pods+"/{name}", s.deletePod)
-	s.mux.HandleFunc("PATCH "+pods+"/{name}", s.patchPod)
-	s.mux.HandleFunc("GET "+pods+"/{name}/log", s.podLogs)
-	s.mux.HandleFunc("GET "+pods+"/{name}/exec", s.podExec)
-	s.mux.HandleFunc("POST "+pods+"/{name}/exec", s.podExec)
-	s.mux.HandleFunc("POST "+pods+"/{name}/portforward", s.podPortForward)
-	s.mux.HandleFunc("GET /api/v1/events", s.listEvents)
-	s.mux.HandleFunc("GET /api/v1/namespaces/{ns}/events", s.listEvents)
-	s.mux.HandleFunc("GET "+pods+"/{name}/attach", s.podAttach)
-	s.mux.HandleFunc("POST "+pods+"/{name}/attach", s.podAttach)
-	s.routeMetrics()
+	s.routeResources()
 	return s
 }
 
@@ -107,7 +90,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
-func (s *Server) createPod(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createPod(w http.ResponseWriter, r *http.Request, opts *metav1.CreateOptions) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 3<<20))
 	if err != nil {
 		writeError(w, apierrors.NewBadRequest(err.Error()))
@@ -131,7 +114,11 @@ func (s *Server) createPod(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request"))
 		return
 	}
-	created, err := s.sup.Create(p)
+	create := s.sup.Create
+	if isDryRun(opts.DryRun) {
+		create = s.sup.DryRunCreate
+	}
+	created, err := create(p)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -162,27 +149,17 @@ func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
 	writePod(w, r, http.StatusOK, p)
 }
 
-func (s *Server) deletePod(w http.ResponseWriter, r *http.Request) {
-	var opts metav1.DeleteOptions
-	if body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20)); len(body) > 0 {
-		if err := json.Unmarshal(body, &opts); err != nil {
-			writeError(w, apierrors.NewBadRequest("DeleteOptions: "+err.Error()))
-			return
-		}
-	}
-	if g := r.URL.Query().Get("gracePeriodSeconds"); g != "" && opts.GracePeriodSeconds == nil {
-		n, err := strconv.ParseInt(g, 10, 64)
-		if err != nil {
-			writeError(w, apierrors.NewBadRequest("gracePeriodSeconds: "+err.Error()))
-			return
-		}
-		opts.GracePeriodSeconds = &n
-	}
-	if err := s.checkPreconditions(r.PathValue("ns"), r.PathValue("name"), opts.Preconditions); err != nil {
+func (s *Server) deletePod(w http.ResponseWriter, r *http.Request, opts *metav1.DeleteOptions) {
+	ns, name := r.PathValue("ns"), r.PathValue("name")
+	if err := s.checkPreconditions(ns, name, opts.Preconditions); err != nil {
 		writeError(w, err)
 		return
 	}
-	p, err := s.sup.Delete(r.PathValue("ns"), r.PathValue("name"), opts.GracePeriodSeconds)
+	remove := s.sup.Delete
+	if isDryRun(opts.DryRun) {
+		remove = s.sup.DryRunDelete
+	}
+	p, err := remove(ns, name, opts.GracePeriodSeconds)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -15,14 +15,7 @@ import (
 )
 
 // The metrics.k8s.io API, as metrics-server serves it, for `kubectl top` and
-// anything else that reads PodMetrics.
-const metricsPath = "/apis/metrics.k8s.io/v1beta1"
-
-func (s *Server) routeMetrics() {
-	s.mux.HandleFunc("GET "+metricsPath+"/pods", s.listPodMetrics)
-	s.mux.HandleFunc("GET "+metricsPath+"/namespaces/{ns}/pods", s.listPodMetrics)
-	s.mux.HandleFunc("GET "+metricsPath+"/namespaces/{ns}/pods/{name}", s.getPodMetrics)
-}
+// anything else that reads PodMetrics: list and get of pods (resources.go).
 
 func (s *Server) getPodMetrics(w http.ResponseWriter, r *http.Request) {
 	p, err := s.sup.Get(r.PathValue("ns"), r.PathValue("name"))

@@ -30,84 +30,68 @@ func WithObjects(store *objects.Store) Option {
 // plus room for metadata and base64 (which grows data by a third).
 const maxObjectBody = 3 << 20
 
-// routeObjects registers the ConfigMap and Secret endpoints.
-func (s *Server) routeObjects() {
-	if s.objects == nil {
-		return
-	}
-	route(s.mux, objects.ConfigMaps, objectAPI[corev1.ConfigMap]{
-		kind:   "ConfigMap",
-		list:   s.objects.ConfigMaps,
-		get:    s.objects.ConfigMap,
-		create: s.objects.CreateConfigMap,
-		update: s.objects.UpdateConfigMap,
-		delete: s.objects.Delete,
-	})
-	route(s.mux, objects.Secrets, objectAPI[corev1.Secret]{
-		kind:   "Secret",
-		list:   s.objects.Secrets,
-		get:    s.objects.Secret,
-		create: s.objects.CreateSecret,
-		update: s.objects.UpdateSecret,
-		delete: s.objects.Delete,
-	})
-}
-
-// objectAPI is the REST face of one stored resource whose objects are T.
+// objectAPI is how one kind of stored object, T, is read and written: the
+// Store's methods as method expressions, so that a dry-run request can run
+// them on the store's dry-run view.
 type objectAPI[T any] struct {
-	kind   string
-	list   func(namespace string) ([]T, error)
-	get    func(namespace, name string) (*T, error)
-	create func(*T) (*T, error)
-	update func(*T) (*T, error)
-	delete func(objects.Ref) error
+	list   func(s *objects.Store, namespace string) ([]T, error)
+	get    func(s *objects.Store, namespace, name string) (*T, error)
+	create func(s *objects.Store, obj *T) (*T, error)
+	update func(s *objects.Store, obj *T) (*T, error)
 }
 
-// route registers list (all namespaces and one), get, create (POST),
-// replace (PUT) and delete for res.
-func route[T any, P interface {
+// objectResource completes res, a resource kept in store, with its verbs:
+// list (in all namespaces and one), get, create (POST), replace (PUT) and
+// delete.
+func objectResource[T any, P interface {
 	*T
 	metav1.Object
-}](mux *http.ServeMux, res objects.Resource, api objectAPI[T]) {
-	all := "/api/v1/" + string(res)
-	ns := "/api/v1/namespaces/{ns}/" + string(res)
-	mux.HandleFunc("GET "+all, func(w http.ResponseWriter, r *http.Request) { listObjects[T, P](w, r, api) })
-	mux.HandleFunc("GET "+ns, func(w http.ResponseWriter, r *http.Request) { listObjects[T, P](w, r, api) })
-	mux.HandleFunc("GET "+ns+"/{name}", func(w http.ResponseWriter, r *http.Request) {
-		obj, err := api.get(r.PathValue("ns"), r.PathValue("name"))
+}](res apiResource, store *objects.Store, api objectAPI[T]) apiResource {
+	// view is the store a write goes to: its dry-run view for dryRun=All.
+	view := func(dryRun []string) *objects.Store {
+		if isDryRun(dryRun) {
+			return store.DryRun()
+		}
+		return store
+	}
+	res.list = func(w http.ResponseWriter, r *http.Request) {
+		listObjects[T, P](w, r, res.kind, func(ns string) ([]T, error) { return api.list(store, ns) })
+	}
+	res.get = func(w http.ResponseWriter, r *http.Request) {
+		obj, err := api.get(store, r.PathValue("ns"), r.PathValue("name"))
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		writeObject(w, http.StatusOK, api.kind, obj)
-	})
-	mux.HandleFunc("POST "+ns, func(w http.ResponseWriter, r *http.Request) {
-		obj, err := readObject[T, P](r, api.kind, "")
+		writeObject(w, http.StatusOK, res.kind, obj)
+	}
+	res.create = func(w http.ResponseWriter, r *http.Request, opts *metav1.CreateOptions) {
+		obj, err := readObject[T, P](r, res.kind, "")
 		if err == nil {
-			obj, err = api.create(obj)
+			obj, err = api.create(view(opts.DryRun), obj)
 		}
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		writeObject(w, http.StatusCreated, api.kind, obj)
-	})
-	mux.HandleFunc("PUT "+ns+"/{name}", func(w http.ResponseWriter, r *http.Request) {
-		obj, err := readObject[T, P](r, api.kind, r.PathValue("name"))
+		writeObject(w, http.StatusCreated, res.kind, obj)
+	}
+	res.update = func(w http.ResponseWriter, r *http.Request, opts *metav1.UpdateOptions) {
+		obj, err := readObject[T, P](r, res.kind, r.PathValue("name"))
 		if err == nil {
-			obj, err = api.update(obj)
+			obj, err = api.update(view(opts.DryRun), obj)
 		}
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		writeObject(w, http.StatusOK, api.kind, obj)
-	})
-	mux.HandleFunc("DELETE "+ns+"/{name}", func(w http.ResponseWriter, r *http.Request) {
+		writeObject(w, http.StatusOK, res.kind, obj)
+	}
+	res.delete = func(w http.ResponseWriter, r *http.Request, opts *metav1.DeleteOptions) {
 		name := r.PathValue("name")
-		obj, err := api.get(r.PathValue("ns"), name)
+		obj, err := api.get(store, r.PathValue("ns"), name)
 		if err == nil {
-			err = api.delete(objects.Ref{Resource: res, Namespace: r.PathValue("ns"), Name: name})
+			err = view(opts.DryRun).Delete(objects.Ref{Resource: objects.Resource(res.name), Namespace: r.PathValue("ns"), Name: name})
 		}
 		if err != nil {
 			writeError(w, err)
@@ -117,9 +101,10 @@ func route[T any, P interface {
 		writeJSON(w, http.StatusOK, &metav1.Status{
 			TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Status"},
 			Status:   metav1.StatusSuccess,
-			Details:  &metav1.StatusDetails{Name: name, Kind: string(res), UID: P(obj).GetUID()},
+			Details:  &metav1.StatusDetails{Name: name, Kind: res.name, UID: P(obj).GetUID()},
 		})
-	})
+	}
+	return res
 }
 
 // listObjects answers a list, honouring labelSelector as the API server
@@ -127,13 +112,13 @@ func route[T any, P interface {
 func listObjects[T any, P interface {
 	*T
 	metav1.Object
-}](w http.ResponseWriter, r *http.Request, api objectAPI[T]) {
+}](w http.ResponseWriter, r *http.Request, kind string, list func(namespace string) ([]T, error)) {
 	sel, err := labels.Parse(r.URL.Query().Get("labelSelector"))
 	if err != nil {
 		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("unable to parse requirement: %v", err)))
 		return
 	}
-	items, err := api.list(r.PathValue("ns"))
+	items, err := list(r.PathValue("ns"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -150,7 +135,7 @@ func listObjects[T any, P interface {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"apiVersion": "v1",
-		"kind":       api.kind + "List",
+		"kind":       kind + "List",
 		"metadata":   metav1.ListMeta{},
 		"items":      kept,
 	})

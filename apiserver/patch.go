@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -36,34 +35,41 @@ const updatableFields = "pod updates may not change fields other than `metadata.
 // patch. Only labels and annotations may change; a patch that changes the
 // spec or other metadata is refused as the API server refuses it, and a
 // change to status is ignored, as the API server ignores status in an update
-// of the main resource.
-func (s *Server) patchPod(w http.ResponseWriter, r *http.Request) {
-	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil {
-		mediaType = ""
-	}
-	switch types.PatchType(mediaType) {
-	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
-	default:
-		writeError(w, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "patch", podsResource, "",
-			fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s, %s",
-				types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType), 0, false))
-		return
-	}
+// of the main resource. A dry run answers the pod the patch would make.
+func (s *Server) patchPod(w http.ResponseWriter, r *http.Request, opts *patchOptions) {
 	patch, err := io.ReadAll(io.LimitReader(r.Body, 3<<20))
 	if err != nil {
 		writeError(w, apierrors.NewBadRequest(err.Error()))
 		return
 	}
-	name := r.PathValue("name")
-	updated, err := s.sup.UpdateMetadata(r.PathValue("ns"), name, func(cur *corev1.Pod) (*corev1.Pod, error) {
-		return applyPatch(cur, types.PatchType(mediaType), patch)
-	})
+	ns, name := r.PathValue("ns"), r.PathValue("name")
+	change := func(cur *corev1.Pod) (*corev1.Pod, error) { return applyPatch(cur, opts.Type, patch) }
+	var updated *corev1.Pod
+	if isDryRun(opts.DryRun) {
+		updated, err = dryRunUpdateMetadata(s.sup, ns, name, change)
+	} else {
+		updated, err = s.sup.UpdateMetadata(ns, name, change)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writePod(w, r, http.StatusOK, updated)
+}
+
+// dryRunUpdateMetadata answers what sup.UpdateMetadata would: the pod with
+// the labels and annotations change gives it, not stored.
+func dryRunUpdateMetadata(sup Supervisor, ns, name string, change func(*corev1.Pod) (*corev1.Pod, error)) (*corev1.Pod, error) {
+	cur, err := sup.Get(ns, name)
+	if err != nil {
+		return nil, err
+	}
+	want, err := change(cur.DeepCopy())
+	if err != nil {
+		return nil, err
+	}
+	cur.Labels, cur.Annotations = want.Labels, want.Annotations
+	return cur, nil
 }
 
 // applyPatch returns cur with the patch applied, after checking that only

@@ -21,13 +21,19 @@ type Supervisor interface {
 	List(namespace string) []corev1.Pod
 	Create(p *corev1.Pod) (*corev1.Pod, error)
 	Delete(namespace, name string, gracePeriod *int64) (*corev1.Pod, error)
+	// DryRunCreate and DryRunDelete answer and refuse as Create and
+	// Delete do, and change nothing (dryRun=All).
+	DryRunCreate(p *corev1.Pod) (*corev1.Pod, error)
+	DryRunDelete(namespace, name string, gracePeriod *int64) (*corev1.Pod, error)
 	// UpdateMetadata applies change to the pod's current version; only
 	// labels and annotations of its result are kept.
 	UpdateMetadata(namespace, name string, change func(*corev1.Pod) (*corev1.Pod, error)) (*corev1.Pod, error)
 	// ResourceVersion is the version a list is consistent with, from which
-	// Watch goes on.
+	// Watch goes on. Watch starts, with initial, with the current pods and
+	// a bookmark where they end, else with the changes after
+	// resourceVersion; idle, it sends bookmarks (supervisor.Watch).
 	ResourceVersion() string
-	Watch(ctx context.Context, namespace, resourceVersion string) (<-chan supervisor.WatchEvent, error)
+	Watch(ctx context.Context, namespace, resourceVersion string, initial bool) (<-chan supervisor.WatchEvent, error)
 
 	// The pods' subresources: log, exec, attach, portforward, and the
 	// resource usage the metrics API reports.
@@ -42,4 +48,5 @@ type Supervisor interface {
 	ListClaims(namespace string) ([]corev1.PersistentVolumeClaim, error)
 	GetClaim(namespace, name string) (*corev1.PersistentVolumeClaim, error)
 	DeleteClaim(namespace, name string) error
+	DryRunDeleteClaim(namespace, name string) error
 }

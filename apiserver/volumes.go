@@ -7,18 +7,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// routeClaims serves the user's persistent volumes as PersistentVolumeClaim
+// The user's persistent volumes are served as PersistentVolumeClaim
 // objects: list and get, and delete, which the supervisor refuses with 409
 // Conflict while a pod uses the claim. Claims are created by the first pod
 // that names one (one machine has no provisioner to bind a created claim
-// to), so there is no POST.
-func (s *Server) routeClaims() {
-	const ns = "/api/v1/namespaces/{ns}/persistentvolumeclaims"
-	s.mux.HandleFunc("GET /api/v1/persistentvolumeclaims", s.listClaims)
-	s.mux.HandleFunc("GET "+ns, s.listClaims)
-	s.mux.HandleFunc("GET "+ns+"/{name}", s.getClaim)
-	s.mux.HandleFunc("DELETE "+ns+"/{name}", s.deleteClaim)
-}
+// to), so there is no create.
 
 func (s *Server) listClaims(w http.ResponseWriter, r *http.Request) {
 	items, err := s.sup.ListClaims(r.PathValue("ns"))
@@ -43,14 +36,18 @@ func (s *Server) getClaim(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, pvc)
 }
 
-func (s *Server) deleteClaim(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteClaim(w http.ResponseWriter, r *http.Request, opts *metav1.DeleteOptions) {
 	ns, name := r.PathValue("ns"), r.PathValue("name")
 	pvc, err := s.sup.GetClaim(ns, name)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.sup.DeleteClaim(ns, name); err != nil {
+	remove := s.sup.DeleteClaim
+	if isDryRun(opts.DryRun) {
+		remove = s.sup.DryRunDeleteClaim
+	}
+	if err := remove(ns, name); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -101,24 +101,24 @@ type watchEvent struct {
 
 // watchPods streams the changes of the pods matching filter as the API
 // server does: ADDED, MODIFIED and DELETED events, a pod that stops matching
-// the selectors reported as DELETED and one that starts matching as ADDED.
-// The stream ends when the client goes away, at timeoutSeconds, or when the
-// supervisor drops a watcher that fell behind.
+// the selectors reported as DELETED and one that starts matching as ADDED;
+// with sendInitialEvents, first the current pods (watchlist.go). The stream
+// ends when the client goes away, at timeoutSeconds, or when the supervisor
+// drops a watcher that fell behind.
 func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, filter podFilter) {
-	ctx := r.Context()
-	if t := r.URL.Query().Get("timeoutSeconds"); t != "" {
-		var secs int
-		if _, err := fmt.Sscan(t, &secs); err != nil || secs < 0 {
-			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid timeoutSeconds %q", t)))
-			return
-		}
-		if secs > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, time.Duration(secs)*time.Second)
-			defer cancel()
-		}
+	opts, err := watchOptions(r)
+	if err != nil {
+		writeError(w, err)
+		return
 	}
-	events, err := s.sup.Watch(ctx, r.PathValue("ns"), r.URL.Query().Get("resourceVersion"))
+	ctx := r.Context()
+	if t := opts.TimeoutSeconds; t != nil && *t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(*t)*time.Second)
+		defer cancel()
+	}
+	initial := opts.SendInitialEvents != nil && *opts.SendInitialEvents
+	events, err := s.sup.Watch(ctx, r.PathValue("ns"), opts.ResourceVersion, initial)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -128,15 +128,29 @@ func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, filter podFil
 	w.WriteHeader(http.StatusOK)
 	flush(w)
 	enc := json.NewEncoder(w)
+	// The supervisor's first bookmark of a watch with initial events is
+	// where they end.
+	initialEnd := initial
 	for ev := range events {
-		t, ok := filtered(ev, filter)
-		if !ok {
-			continue
+		var out watchEvent
+		if ev.Type == watch.Bookmark {
+			if !opts.AllowWatchBookmarks {
+				initialEnd = false
+				continue
+			}
+			out = bookmarkEvent(ev.Pod.ResourceVersion, initialEnd)
+			initialEnd = false
+		} else {
+			t, ok := filtered(ev, filter)
+			if !ok {
+				continue
+			}
+			// The event's pod is every watcher's: type a copy.
+			p := *ev.Pod
+			p.APIVersion, p.Kind = "v1", "Pod"
+			out = watchEvent{Type: t, Object: &p}
 		}
-		// The event's pod is every watcher's: type a copy.
-		p := *ev.Pod
-		p.APIVersion, p.Kind = "v1", "Pod"
-		if err := enc.Encode(watchEvent{Type: t, Object: &p}); err != nil {
+		if err := enc.Encode(out); err != nil {
 			return
 		}
 		flush(w)

@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -28,8 +27,12 @@ type fakePods struct {
 	mu     sync.Mutex
 	pods   map[string]*corev1.Pod
 	events chan supervisor.WatchEvent
-	// watchedFrom is the resourceVersion the last watch asked for.
-	watchedFrom string
+	// watchedFrom is the resourceVersion the last watch asked for, and
+	// watchedInitial whether it asked for the initial events.
+	watchedFrom    string
+	watchedInitial bool
+	// calls records the writes asked of it (dryrun_test.go).
+	calls []string
 }
 
 func newFakePods(pods ...*corev1.Pod) *fakePods {
@@ -64,13 +67,30 @@ func (f *fakePods) List(ns string) []corev1.Pod {
 
 func (f *fakePods) ResourceVersion() string { return "42" }
 
-func (f *fakePods) Watch(ctx context.Context, ns, rv string) (<-chan supervisor.WatchEvent, error) {
+// Watch sends, with initial, its pods as Added (by name) and the bookmark
+// that ends them at version 42, as the supervisor does; then the events
+// the test sends.
+func (f *fakePods) Watch(ctx context.Context, ns, rv string, initial bool) (<-chan supervisor.WatchEvent, error) {
 	f.mu.Lock()
-	f.watchedFrom = rv
+	f.watchedFrom, f.watchedInitial = rv, initial
 	f.mu.Unlock()
+	var first []supervisor.WatchEvent
+	if initial {
+		for _, p := range sortedPods(f.List(ns)) {
+			first = append(first, supervisor.WatchEvent{Type: watch.Added, Pod: &p})
+		}
+		first = append(first, supervisor.WatchEvent{Type: watch.Bookmark, Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "42"}}})
+	}
 	out := make(chan supervisor.WatchEvent)
 	go func() {
 		defer close(out)
+		for _, ev := range first {
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
 		for {
 			select {
 			case <-ctx.Done():
@@ -79,7 +99,7 @@ func (f *fakePods) Watch(ctx context.Context, ns, rv string) (<-chan supervisor.
 				if !ok {
 					return
 				}
-				if ns != "" && ev.Pod.Namespace != ns {
+				if ns != "" && ev.Type != watch.Bookmark && ev.Pod.Namespace != ns {
 					continue
 				}
 				select {
@@ -121,13 +141,7 @@ func testPod(ns, name string, phase corev1.PodPhase, labels map[string]string) *
 // serve starts the API over HTTP for client-go.
 func serve(t *testing.T, f *fakePods) *kubernetes.Clientset {
 	t.Helper()
-	s := &Server{sup: f, mux: http.NewServeMux()}
-	const pods = "/api/v1/namespaces/{ns}/pods"
-	s.mux.HandleFunc("GET /api/v1/pods", s.listPods)
-	s.mux.HandleFunc("GET "+pods, s.listPods)
-	s.mux.HandleFunc("GET "+pods+"/{name}", s.getPod)
-	s.mux.HandleFunc("PATCH "+pods+"/{name}", s.patchPod)
-	srv := httptest.NewServer(s)
+	srv := httptest.NewServer(New(f, Version{}))
 	t.Cleanup(srv.Close)
 	cs, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{ContentType: "application/json"}})
 	if err != nil {

@@ -55,6 +55,13 @@ func (r Ref) String() string { return string(r.Resource) + "/" + r.Namespace + "
 // Store is the on-disk home of ConfigMaps and Secrets. It is safe for
 // concurrent use.
 type Store struct {
+	*files
+	// dryRun makes every write a check only (DryRun).
+	dryRun bool
+}
+
+// files is the state a Store and its dry-run view share.
+type files struct {
 	root string
 
 	mu       sync.Mutex // serializes writes, so resourceVersion increases
@@ -66,7 +73,17 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("object store: %w", err)
 	}
-	return &Store{root: dir}, nil
+	return &Store{files: &files{root: dir}}, nil
+}
+
+// DryRun returns a view of the store whose writes go through every check
+// a write makes (validation, existence, resourceVersion conflicts) and
+// return what would be stored, without storing it or telling watchers: the
+// API's dryRun=All. A created object gets a uid and creation time but no
+// resourceVersion, as from the API server; an updated one keeps the stored
+// object's resourceVersion. Reads are the store's.
+func (s *Store) DryRun() *Store {
+	return &Store{files: s.files, dryRun: true}
 }
 
 // Watch registers fn to be called after every change (create, update,
@@ -160,6 +177,10 @@ func (s *Store) Delete(ref Ref) error {
 	if !safeRef(ref) {
 		return notFound(ref)
 	}
+	if s.dryRun {
+		var old metav1.PartialObjectMetadata
+		return s.get(ref, &old)
+	}
 	s.mu.Lock()
 	err := os.Remove(s.path(ref))
 	watchers := s.watchers
@@ -209,6 +230,10 @@ func (s *Store) create(ref Ref, meta *metav1.ObjectMeta, obj any) error {
 	}
 	meta.UID = types.UID(uuid.NewUUID())
 	meta.CreationTimestamp = metav1.NewTime(time.Now().Truncate(time.Second))
+	if s.dryRun {
+		s.mu.Unlock()
+		return nil
+	}
 	meta.ResourceVersion = strconv.FormatInt(time.Now().UnixNano(), 10)
 	err := s.write(ref, obj)
 	watchers := s.watchers
@@ -233,6 +258,11 @@ func (s *Store) update(ref Ref, meta *metav1.ObjectMeta, obj, old any, check fun
 	if err != nil {
 		s.mu.Unlock()
 		return err
+	}
+	if s.dryRun {
+		meta.ResourceVersion = old.(metav1.Object).GetResourceVersion()
+		s.mu.Unlock()
+		return nil
 	}
 	meta.ResourceVersion = strconv.FormatInt(time.Now().UnixNano(), 10)
 	err = s.write(ref, obj)

@@ -24,6 +24,36 @@ const killUnanswered = 5 * time.Second
 // period. Grace 0 (force) hides the pod at once.
 func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 	r.mu.Lock()
+	grace := r.deletionGraceLocked(gracePeriod)
+	r.mu.Unlock()
+
+	r.update(func(rec *podRecord) { r.markDeleted(rec.Pod, grace) })
+	if grace == 0 {
+		r.mu.Lock()
+		r.forced = true
+		// Gone from the API at once, as a pod deleted with grace 0 is.
+		r.publishLocked(watch.Deleted)
+		r.mu.Unlock()
+	}
+	r.setKillDeadline(grace)
+	r.cancel() // ends a start under way; the loop then tears the pod down
+	r.kick()
+	return r.object()
+}
+
+// dryRunDelete returns the pod as delete would leave it, changing nothing.
+func (r *runner) dryRunDelete(gracePeriod *int64) *corev1.Pod {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.objectLocked()
+	r.markDeleted(p, r.deletionGraceLocked(gracePeriod))
+	return p
+}
+
+// deletionGraceLocked is the grace period a deletion asking for
+// gracePeriod (nil: the pod's own) gets: none for a finished pod, and never
+// longer than that of a deletion already under way. The caller holds r.mu.
+func (r *runner) deletionGraceLocked(gracePeriod *int64) int64 {
 	grace := int64(30)
 	if t := r.rec.Pod.Spec.TerminationGracePeriodSeconds; t != nil {
 		grace = *t
@@ -41,23 +71,13 @@ func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 	if cur := r.rec.Pod.DeletionGracePeriodSeconds; cur != nil && *cur < grace {
 		grace = *cur
 	}
-	r.mu.Unlock()
+	return grace
+}
 
-	r.update(func(rec *podRecord) {
-		rec.Pod.DeletionGracePeriodSeconds = &grace
-		rec.Pod.DeletionTimestamp = ptr(metav1.NewTime(r.sup.opts.Clock.Now().Add(time.Duration(grace) * time.Second)))
-	})
-	if grace == 0 {
-		r.mu.Lock()
-		r.forced = true
-		// Gone from the API at once, as a pod deleted with grace 0 is.
-		r.publishLocked(watch.Deleted)
-		r.mu.Unlock()
-	}
-	r.setKillDeadline(grace)
-	r.cancel() // ends a start under way; the loop then tears the pod down
-	r.kick()
-	return r.object()
+// markDeleted sets the deletion metadata of p for a deletion with grace.
+func (r *runner) markDeleted(p *corev1.Pod, grace int64) {
+	p.DeletionGracePeriodSeconds = &grace
+	p.DeletionTimestamp = ptr(metav1.NewTime(r.sup.opts.Clock.Now().Add(time.Duration(grace) * time.Second)))
 }
 
 // teardown ends the loop of a pod being deleted, as the kubelet does:

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -78,8 +79,10 @@ type Supervisor struct {
 	claims      *volume.Claims
 	pullBackoff *flowcontrol.Backoff
 
-	// watch delivers pod changes to watchers and owns resource versions.
-	watch broadcaster
+	// watch delivers pod changes to watchers and owns resource versions;
+	// an idle watcher gets a bookmark every bookmarkInterval (none if 0).
+	watch            broadcaster
+	bookmarkInterval time.Duration
 
 	mu   sync.Mutex
 	pods map[string]*runner // by namespace/name
@@ -113,6 +116,8 @@ func New(ctx context.Context, opts Options) (*Supervisor, error) {
 		events:      newEventLog(opts.Clock),
 		pullBackoff: flowcontrol.NewFakeBackOff(pullBackoffInitial, pullBackoffMax, opts.Clock),
 		claims:      volume.OpenClaims(opts.Dirs.Volumes()),
+		// As often as the API server's watch cache sends them.
+		bookmarkInterval: time.Minute,
 	}
 	s.watchObjects()
 	if err := os.MkdirAll(opts.Dirs.Pods(), 0o700); err != nil {
@@ -212,20 +217,10 @@ func (s *Supervisor) startRunner(dir string, rec *podRecord, adopt bool) {
 // Create admits a new pod and starts it in the background. The pod is
 // defaulted and validated exactly as an API server would.
 func (s *Supervisor) Create(in *corev1.Pod) (*corev1.Pod, error) {
-	p := in.DeepCopy()
-	pod.SetDefaults(p)
-	if err := pod.Validate(p); err != nil {
+	p, now, err := s.admit(in)
+	if err != nil {
 		return nil, err
 	}
-	if p.GenerateName != "" && p.Name == "" {
-		p.Name = p.GenerateName + string(uuid.NewUUID())[:5]
-	}
-	now := s.opts.Clock.Now()
-	p.UID = uuid.NewUUID()
-	p.CreationTimestamp = metav1.NewTime(now)
-	p.ResourceVersion = ""
-	p.Status = corev1.PodStatus{}
-
 	key := pod.Key(p.Namespace, p.Name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -249,6 +244,51 @@ func (s *Supervisor) Create(in *corev1.Pod) (*corev1.Pod, error) {
 	s.events.record(p, "", normal, "Scheduled", fmt.Sprintf("Successfully assigned %s/%s to %s", p.Namespace, p.Name, s.events.host))
 	go r.loop()
 	return r.object(), nil
+}
+
+// admit defaults and validates a new pod and gives it its identity (name
+// from generateName, uid, creation time), as the API server does before
+// storing a pod. in is not changed.
+func (s *Supervisor) admit(in *corev1.Pod) (*corev1.Pod, time.Time, error) {
+	p := in.DeepCopy()
+	pod.SetDefaults(p)
+	if err := pod.Validate(p); err != nil {
+		return nil, time.Time{}, err
+	}
+	if p.GenerateName != "" && p.Name == "" {
+		p.Name = p.GenerateName + string(uuid.NewUUID())[:5]
+	}
+	now := s.opts.Clock.Now()
+	p.UID = uuid.NewUUID()
+	p.CreationTimestamp = metav1.NewTime(now)
+	p.ResourceVersion = ""
+	p.Status = corev1.PodStatus{}
+	return p, now, nil
+}
+
+// DryRunCreate answers what Create would answer, and refuses what it would
+// refuse, without creating anything: no record, no runtime call, no event,
+// no watch event (the API's dryRun=All). Host ports are not reserved, so a
+// clash with another pod's host port shows only at Create; the returned
+// pod, never stored, has no resourceVersion.
+func (s *Supervisor) DryRunCreate(in *corev1.Pod) (*corev1.Pod, error) {
+	p, now, err := s.admit(in)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	_, exists := s.pods[pod.Key(p.Namespace, p.Name)]
+	s.mu.Unlock()
+	if exists {
+		return nil, apierrors.NewAlreadyExists(podsResource, p.Name)
+	}
+	// The status a new pod first shows, from a runner that never runs.
+	r := newRunner(s, "", newRecord(p, now))
+	defer r.cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refreshLocked()
+	return r.objectLocked(), nil
 }
 
 // Get returns one pod with its current status.
@@ -297,6 +337,16 @@ func (s *Supervisor) Delete(namespace, name string, gracePeriod *int64) (*corev1
 		s.release(r)
 	}
 	return p, nil
+}
+
+// DryRunDelete answers the pod as Delete would leave it (deletion
+// timestamp and the grace period in force), and changes nothing.
+func (s *Supervisor) DryRunDelete(namespace, name string, gracePeriod *int64) (*corev1.Pod, error) {
+	r, err := s.runner(namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return r.dryRunDelete(gracePeriod), nil
 }
 
 // release frees a force-deleted pod's name while its teardown goes on.

@@ -210,15 +210,32 @@ func (s *Supervisor) GetClaim(namespace, name string) (*corev1.PersistentVolumeC
 func (s *Supervisor) DeleteClaim(namespace, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.deletableClaimLocked(namespace, name); err != nil {
+		return err
+	}
+	if err := s.claims.Remove(namespace, name); err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	return nil
+}
+
+// DryRunDeleteClaim refuses what DeleteClaim would refuse, and removes
+// nothing.
+func (s *Supervisor) DryRunDeleteClaim(namespace, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deletableClaimLocked(namespace, name)
+}
+
+// deletableClaimLocked returns why the claim cannot be deleted (missing, in
+// use), or nil. The caller holds s.mu.
+func (s *Supervisor) deletableClaimLocked(namespace, name string) error {
 	if _, err := s.claims.Get(namespace, name); err != nil {
 		return err
 	}
 	if users := s.claimUsersLocked(namespace, name); len(users) > 0 {
 		return apierrors.NewConflict(volume.ClaimsResource, name,
 			fmt.Errorf("the volume is in use by pod %s; delete the pod first", strings.Join(quoteAll(users), ", ")))
-	}
-	if err := s.claims.Remove(namespace, name); err != nil {
-		return apierrors.NewInternalError(err)
 	}
 	return nil
 }

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -26,6 +28,9 @@ import (
 // showed it (nil for Added), so that a filtered watch can tell a pod that
 // stopped matching (reported as deleted) from one that never matched.
 // Every watcher gets the same pods, so they are read-only.
+//
+// A watch.Bookmark event is no change: its Pod carries only a
+// resourceVersion the watcher is up to (Watch).
 type WatchEvent struct {
 	Type watch.EventType
 	Pod  *corev1.Pod
@@ -173,20 +178,34 @@ func (r *runner) publishDeleted() {
 
 // Watch streams the changes of the pods of a namespace ("" for all) until
 // ctx ends; the channel is closed then, or when the watcher fell too far
-// behind. With resourceVersion "" or "0" it starts with an Added event for
-// every existing pod, as the API server does; with a version from an earlier
-// list or event it starts with the changes after that version.
-func (s *Supervisor) Watch(ctx context.Context, namespace, resourceVersion string) (<-chan WatchEvent, error) {
+// behind.
+//
+// With initial, it starts with an Added event for every existing pod, then
+// a Bookmark event at the version those events are consistent with: where
+// the initial events end (the API's sendInitialEvents). resourceVersion is
+// then only a lower bound, which the current state always satisfies.
+// Without initial, it starts with the changes after resourceVersion, or
+// after now for "" and "0".
+//
+// A version newer than the latest is refused as "too large" (a client that
+// knew an earlier incarnation, whose deletions left no version behind):
+// client-go lists again on that error. While the watcher has nothing to
+// read, a Bookmark event tells it every bookmarkInterval the version it is
+// up to, so that it can resume from there rather than from a version long
+// evicted from the history.
+func (s *Supervisor) Watch(ctx context.Context, namespace, resourceVersion string, initial bool) (<-chan WatchEvent, error) {
 	var since uint64
-	snapshot := resourceVersion == "" || resourceVersion == "0"
-	if !snapshot {
+	if resourceVersion != "" {
 		n, err := strconv.ParseUint(resourceVersion, 10, 64)
 		if err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: %v", resourceVersion, err))
 		}
 		since = n
-	} else {
-		since = s.watch.current()
+	}
+	if cur := s.watch.current(); since > cur {
+		return nil, tooLargeResourceVersion(since, cur)
+	} else if initial || since == 0 {
+		since = cur
 	}
 	sub, err := s.watch.subscribe(since)
 	if err != nil {
@@ -196,55 +215,93 @@ func (s *Supervisor) Watch(ctx context.Context, namespace, resourceVersion strin
 	// the listed objects already show are skipped (seen holds the version
 	// each pod was sent at), and so are changes of pods the list never
 	// showed, except their creation.
-	var initial []corev1.Pod
-	if snapshot {
-		initial = s.List(namespace)
+	var first []corev1.Pod
+	if initial {
+		first = s.List(namespace)
 	}
 	out := make(chan WatchEvent)
-	go func() {
-		defer close(out)
-		defer s.watch.unsubscribe(sub)
-		seen := map[types.UID]uint64{}
-		send := func(ev WatchEvent) bool {
-			select {
-			case out <- ev:
-				return true
-			case <-ctx.Done():
-				return false
-			}
+	go s.feed(ctx, sub, namespace, initial, first, since, out)
+	return out, nil
+}
+
+// feed delivers a watch (Watch): the initial events and their bookmark,
+// then the subscription's events of the namespace and, while idle, periodic
+// bookmarks.
+func (s *Supervisor) feed(ctx context.Context, sub *subscription, namespace string, initial bool, first []corev1.Pod, since uint64, out chan<- WatchEvent) {
+	defer close(out)
+	defer s.watch.unsubscribe(sub)
+	send := func(ev WatchEvent) bool {
+		select {
+		case out <- ev:
+			return true
+		case <-ctx.Done():
+			return false
 		}
-		for i := range initial {
-			p := &initial[i]
-			seen[p.UID] = rvOf(p)
-			if !send(WatchEvent{Type: watch.Added, Pod: p.DeepCopy()}) {
+	}
+	seen := map[types.UID]uint64{}
+	for i := range first {
+		p := &first[i]
+		seen[p.UID] = rvOf(p)
+		if !send(WatchEvent{Type: watch.Added, Pod: p.DeepCopy()}) {
+			return
+		}
+	}
+	if initial && !send(bookmark(since)) {
+		return
+	}
+	var tick <-chan time.Time
+	if s.bookmarkInterval > 0 {
+		t := time.NewTicker(s.bookmarkInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+			// Read before looking at the queue: every event up to rv was
+			// queued when it was published, so an empty queue means all
+			// of them went out already.
+			rv := s.watch.current()
+			if len(sub.ch) == 0 && !send(bookmark(rv)) {
 				return
 			}
-		}
-		for {
-			select {
-			case <-ctx.Done():
+		case ev, ok := <-sub.ch:
+			if !ok {
 				return
-			case ev, ok := <-sub.ch:
-				if !ok {
-					return
-				}
-				if namespace != "" && ev.Pod.Namespace != namespace {
+			}
+			if namespace != "" && ev.Pod.Namespace != namespace {
+				continue
+			}
+			if initial {
+				last, known := seen[ev.Pod.UID]
+				if (!known && ev.Type != watch.Added) || rvOf(ev.Pod) <= last {
 					continue
 				}
-				if snapshot {
-					last, known := seen[ev.Pod.UID]
-					if (!known && ev.Type != watch.Added) || rvOf(ev.Pod) <= last {
-						continue
-					}
-					seen[ev.Pod.UID] = rvOf(ev.Pod)
-				}
-				if !send(ev) {
-					return
-				}
+				seen[ev.Pod.UID] = rvOf(ev.Pod)
+			}
+			if !send(ev) {
+				return
 			}
 		}
-	}()
-	return out, nil
+	}
+}
+
+// bookmark is the Bookmark event at version rv.
+func bookmark(rv uint64) WatchEvent {
+	p := &corev1.Pod{}
+	p.ResourceVersion = strconv.FormatUint(rv, 10)
+	return WatchEvent{Type: watch.Bookmark, Pod: p}
+}
+
+// tooLargeResourceVersion is the API server's error for a version it has
+// not reached (k8s.io/apiserver's storage.NewTooLargeResourceVersionError):
+// a timeout whose cause client-go's reflector recognises.
+func tooLargeResourceVersion(want, cur uint64) error {
+	err := apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", want, cur), 1)
+	err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: metav1.CauseTypeResourceVersionTooLarge, Message: "Too large resource version"}}
+	return err
 }
 
 // ResourceVersion is the version of the latest change to any pod, which a

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/watch"
 	testingclock "k8s.io/utils/clock/testing"
@@ -79,13 +80,17 @@ func TestWatchFromNow(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	ch, err := s.Watch(ctx, "default", "")
+	ch, err := s.Watch(ctx, "default", "", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The existing pod of the namespace, then its changes.
+	// The existing pod of the namespace, the end of the initial events at
+	// the version they are consistent with, then the changes.
 	if ev := next(t, ch); ev.typ != watch.Added || ev.name != "web" || ev.rv != 1 {
 		t.Fatalf("first event %+v", ev)
+	}
+	if ev := next(t, ch); ev != (seenEvent{watch.Bookmark, "", 2}) {
+		t.Fatalf("after the initial events: %+v", ev)
 	}
 	web.update(func(rec *podRecord) { rec.SandboxReady = true })
 	if ev := next(t, ch); ev.typ != watch.Modified || ev.name != "web" || ev.rv != 3 {
@@ -135,7 +140,7 @@ func TestWatchFromVersion(t *testing.T) {
 	addPod(t, s, "default", "b")                               // rv 2
 	a.update(func(rec *podRecord) { rec.SandboxReady = true }) // rv 3
 
-	ch, err := s.Watch(t.Context(), "", rv)
+	ch, err := s.Watch(t.Context(), "", rv, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +153,7 @@ func TestWatchFromVersion(t *testing.T) {
 	}
 	noMore(t, ch)
 
-	if _, err := s.Watch(t.Context(), "", "x"); !apierrors.IsBadRequest(err) {
+	if _, err := s.Watch(t.Context(), "", "x", false); !apierrors.IsBadRequest(err) {
 		t.Errorf("bad version: %v", err)
 	}
 }
@@ -159,12 +164,103 @@ func TestWatchTooOld(t *testing.T) {
 	for i := range historySize + 5 {
 		r.update(func(rec *podRecord) { rec.Message = string(rune('a'+i%26)) + time.Duration(i).String() })
 	}
-	_, err := s.Watch(t.Context(), "", "1")
+	_, err := s.Watch(t.Context(), "", "1", false)
 	if !apierrors.IsResourceExpired(err) {
 		t.Fatalf("watch from an evicted version: %v", err)
 	}
-	if _, err := s.Watch(t.Context(), "", s.ResourceVersion()); err != nil {
+	if _, err := s.Watch(t.Context(), "", s.ResourceVersion(), false); err != nil {
 		t.Fatalf("watch from now: %v", err)
+	}
+}
+
+// TestWatchInitialEvents: with initial events, every pod as Added then the
+// bookmark that ends them, whatever version the client knew (a lower
+// bound), then the changes.
+func TestWatchInitialEvents(t *testing.T) {
+	s := watchSupervisor(t)
+	a := addPod(t, s, "default", "a") // rv 1
+	addPod(t, s, "default", "b")      // rv 2
+	for _, rv := range []string{"", "0", "1", "2"} {
+		ch, err := s.Watch(t.Context(), "default", rv, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []seenEvent{{watch.Added, "a", 1}, {watch.Added, "b", 2}, {watch.Bookmark, "", 2}} {
+			if ev := next(t, ch); ev != want {
+				t.Fatalf("from %q: %+v, want %+v", rv, ev, want)
+			}
+		}
+		noMore(t, ch)
+	}
+	ch, err := s.Watch(t.Context(), "default", "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.update(func(rec *podRecord) { rec.SandboxReady = true }) // rv 3
+	for _, want := range []seenEvent{{watch.Added, "a", 1}, {watch.Added, "b", 2}, {watch.Bookmark, "", 2}, {watch.Modified, "a", 3}} {
+		if ev := next(t, ch); ev != want {
+			t.Fatalf("%+v, want %+v", ev, want)
+		}
+	}
+	noMore(t, ch)
+}
+
+// TestWatchWithoutInitialEvents: without initial events, a watch from ""
+// or "0" starts now.
+func TestWatchWithoutInitialEvents(t *testing.T) {
+	s := watchSupervisor(t)
+	a := addPod(t, s, "default", "a")
+	for _, rv := range []string{"", "0"} {
+		ch, err := s.Watch(t.Context(), "", rv, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		noMore(t, ch)
+		a.update(func(rec *podRecord) { rec.Message = "from " + rv })
+		if ev := next(t, ch); ev.typ != watch.Modified || ev.name != "a" {
+			t.Fatalf("from %q: %+v", rv, ev)
+		}
+	}
+}
+
+// TestWatchTooLarge: a version the supervisor has not reached (a client
+// that knew an earlier incarnation) is the API server's "too large resource
+// version" error, on which client-go lists again.
+func TestWatchTooLarge(t *testing.T) {
+	s := watchSupervisor(t)
+	addPod(t, s, "default", "a")
+	for _, initial := range []bool{false, true} {
+		_, err := s.Watch(t.Context(), "", "9", initial)
+		if !apierrors.HasStatusCause(err, metav1.CauseTypeResourceVersionTooLarge) || !apierrors.IsTimeout(err) {
+			t.Errorf("initial=%v: %v", initial, err)
+		}
+	}
+}
+
+// TestWatchBookmarks: an idle watch is told, every bookmarkInterval, the
+// version it is up to, so that it resumes from there and not from a
+// version since evicted.
+func TestWatchBookmarks(t *testing.T) {
+	s := watchSupervisor(t)
+	s.bookmarkInterval = 10 * time.Millisecond
+	other := addPod(t, s, "other", "x") // rv 1
+	ch, err := s.Watch(t.Context(), "default", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.update(func(rec *podRecord) { rec.SandboxReady = true }) // rv 2, not this watch's
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ev := next(t, ch)
+		if ev.typ != watch.Bookmark {
+			t.Fatalf("got %+v", ev)
+		}
+		if ev.rv == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bookmarks never reached version 2: %+v", ev)
+		}
 	}
 }
 
