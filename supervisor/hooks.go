@@ -87,8 +87,17 @@ func (r *runner) preStop(c *corev1.Container, live *liveContainer, deadline time
 	if c == nil || c.Lifecycle == nil || c.Lifecycle.PreStop == nil {
 		return
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	// The deadline is on the supervisor's clock (a fake one in tests), so
+	// the hook's context ends by that clock, not by the wall's.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-r.sup.opts.Clock.After(deadline.Sub(r.sup.opts.Clock.Now())):
+			cancel()
+		}
+	}()
 	done := make(chan error, 1)
 	go func() { done <- r.runHook(ctx, c, live, c.Lifecycle.PreStop) }()
 	select {

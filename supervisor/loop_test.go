@@ -165,7 +165,7 @@ func TestDeletionGraceAndPreStop(t *testing.T) {
 	fc.Step(19 * time.Second)
 	time.Sleep(20 * time.Millisecond)
 	if slices.ContainsFunc(rt.Calls(), func(c string) bool { return strings.HasPrefix(c, "KillContainer") }) {
-		t.Fatal("SIGKILL before the grace period ended")
+		t.Fatalf("SIGKILL before the grace period ended: %q", rt.Calls())
 	}
 	fc.Step(time.Second)
 	await(t, rt, "KillContainer app attempt=0")

@@ -27,6 +27,10 @@ func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 	grace := r.deletionGraceLocked(gracePeriod)
 	r.mu.Unlock()
 
+	// The kill deadline is set before the deletion shows: the pod's loop
+	// may see the deletionTimestamp at once, and its stoppers read the
+	// deadline when they start.
+	r.setKillDeadline(grace)
 	r.update(func(rec *podRecord) { r.markDeleted(rec.Pod, grace) })
 	if grace == 0 {
 		r.mu.Lock()
@@ -35,7 +39,6 @@ func (r *runner) delete(gracePeriod *int64) *corev1.Pod {
 		r.publishLocked(watch.Deleted)
 		r.mu.Unlock()
 	}
-	r.setKillDeadline(grace)
 	r.cancel() // ends a start under way; the loop then tears the pod down
 	r.kick()
 	return r.object()
