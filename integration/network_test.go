@@ -212,6 +212,15 @@ func TestNetworkPortForward(t *testing.T) {
 	e.apply(t, webPod("net-pf", "127.0.0.1:8081", "local only", ""))
 	defer e.run(t, nil, "delete", "pod", "net-pf", "--now")
 	e.waitFor(t, "net-pf", 90*time.Second, "Running", running)
+	// Running is not yet listening (the pod has no readiness probe, and a
+	// probe could not reach 127.0.0.1): a connection before the server
+	// listens ends in EOF.
+	eventually(t, 30*time.Second, func() string {
+		if r := e.run(t, nil, "exec", "net-pf", "--", "wget", "-qO-", "http://127.0.0.1:8081/"); r.code != 0 {
+			return "the server in net-pf does not answer: " + r.stderr
+		}
+		return ""
+	})
 	local := freePort(t, "tcp")
 
 	ctx, cancel := context.WithCancel(context.Background())
