@@ -140,8 +140,12 @@ func (s *Store) openCA() (renewed bool, err error) {
 		s.setCA(ca)
 		return false, nil
 	}
-	s.log.Info("issuing a new certificate authority for the HTTPS endpoint; kubeconfigs exported before need `podbox kubeconfig` again",
-		"dir", s.dir, "why", problem)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.log.Info("creating the HTTPS endpoint's certificate authority and certificates", "dir", s.dir)
+	} else {
+		s.log.Warn("issuing a new certificate authority for the HTTPS endpoint; kubeconfigs exported before need `podbox kubeconfig` again",
+			"dir", s.dir, "why", problem)
+	}
 	if ca, err = s.issue(CACert, CAKey, caTemplate()); err != nil {
 		return false, err
 	}
