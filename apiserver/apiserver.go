@@ -1,9 +1,9 @@
 // Package apiserver serves the supervisor as the Kubernetes REST API for
-// pods, over a unix socket (podbox's CLI) and loopback HTTPS with client
-// certificates (every other client, ServeHTTPS). Paths, objects, errors (metav1.Status) and the
-// exec stream protocol are Kubernetes' own, so client-go, and with it the
-// podbox CLI, speaks to podbox as to a cluster; nothing podbox-specific
-// crosses this boundary.
+// pods, over a unix socket (podbox's CLI) and over loopback HTTPS with client
+// certificates (every other client, ServeHTTPS). Paths, objects, errors
+// (metav1.Status) and the exec stream protocol are Kubernetes' own, so
+// client-go, and with it the podbox CLI, speaks to podbox as to a cluster;
+// nothing podbox-specific crosses this boundary.
 package apiserver
 
 import (
