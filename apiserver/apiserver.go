@@ -1,8 +1,9 @@
 // Package apiserver serves the supervisor as the Kubernetes REST API for
-// pods, over a unix socket. Paths, objects, errors (metav1.Status) and the
-// exec stream protocol are Kubernetes' own, so client-go, and with it the
-// podbox CLI, speaks to podbox as to a cluster; nothing podbox-specific
-// crosses this boundary.
+// pods, over a unix socket (podbox's CLI) and over loopback HTTPS with client
+// certificates (every other client, ServeHTTPS). Paths, objects, errors
+// (metav1.Status) and the exec stream protocol are Kubernetes' own, so
+// client-go, and with it the podbox CLI, speaks to podbox as to a cluster;
+// nothing podbox-specific crosses this boundary.
 package apiserver
 
 import (
@@ -28,20 +29,14 @@ import (
 // Server is the HTTP face of a supervisor.
 type Server struct {
 	sup     Supervisor
-	version Version
+	version versionInfo
 	mux     *http.ServeMux
 	objects *objects.Store // ConfigMaps and Secrets; nil serves none
 }
 
-// Version is what GET /version reports.
-type Version struct {
-	Podbox string `json:"gitVersion"`
-	GVisor string `json:"gvisorVersion"`
-}
-
 // New returns a server for sup.
 func New(sup Supervisor, v Version, opts ...Option) *Server {
-	s := &Server{sup: sup, version: v, mux: http.NewServeMux()}
+	s := &Server{sup: sup, version: newVersionInfo(v), mux: http.NewServeMux()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -67,21 +62,23 @@ func (s *Server) Serve(ctx context.Context, path string) error {
 		return err
 	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	return serveUntil(ctx, srv, func() error { return srv.Serve(l) })
+}
+
+// serveUntil runs serve (one of srv's Serve methods) until ctx ends, then
+// shuts srv down.
+func serveUntil(ctx context.Context, srv *http.Server, serve func() error) error {
 	go func() {
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdownCtx)
 	}()
-	err = srv.Serve(l)
+	err := serve()
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
-}
-
-func (s *Server) getVersion(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.version)
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {

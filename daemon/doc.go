@@ -1,6 +1,6 @@
 // Package daemon starts, holds, locates and stops the per-user podbox daemon:
 // the processes behind `podbox daemon`, which own every pod of the user and
-// serve the API on a unix socket.
+// serve the API on a unix socket and on loopback HTTPS.
 //
 // # Process topology
 //
@@ -26,8 +26,13 @@
 //
 // The supervisor (serve) opens the image and object stores, runs the pods
 // (supervisor.New), the static pods of the manifest directory and the API
-// server (apiserver) on the socket until SIGTERM or SIGINT, and then stops
-// every sandbox.
+// server (apiserver) until SIGTERM or SIGINT, and then stops every sandbox.
+// The API server answers on the socket (podbox's CLI) and on an HTTPS
+// endpoint for kubectl and other clients (https.go): https://127.0.0.1:PORT,
+// the port picked on the first start and kept, only the user's client
+// certificate accepted (package pki; both under dirs.Dirs.HTTPS). Should the
+// port be taken, the supervisor says so in its log and serves the socket
+// alone.
 //
 // # Surviving a supervisor crash
 //

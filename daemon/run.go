@@ -69,6 +69,9 @@ func enter(d dirs.Dirs, stderr io.Writer) (int, error) {
 		return 0, err
 	}
 	d.Export()
+	if err := os.Setenv(envUser, loginName()); err != nil {
+		return 0, err
+	}
 	code, err := rootless.Enter(stderr)
 	if err != nil {
 		return 0, err

@@ -24,8 +24,9 @@ import (
 // satisfies; this is where the two meet.
 var _ apiserver.Supervisor = (*supervisor.Supervisor)(nil)
 
-// serve runs the supervisor and its API server (the holder's child) until
-// SIGTERM or SIGINT, then stops the sandboxes.
+// serve runs the supervisor and its API server (the holder's child), on the
+// unix socket and the HTTPS endpoint, until SIGTERM or SIGINT, then stops the
+// sandboxes.
 func serve(ctx context.Context, d dirs.Dirs, version string, adopt bool) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	bins, err := locateSandboxBinaries()
@@ -66,8 +67,10 @@ func serve(ctx context.Context, d dirs.Dirs, version string, adopt bool) error {
 	if err := watchManifests(ctx, sup, log); err != nil {
 		return err
 	}
+	srv := apiserver.New(sup, apiserver.Version{Podbox: version, GVisor: gv}, apiserver.WithObjects(objs))
+	serveHTTPS(ctx, d, srv, log)
 	log.Info("podbox supervisor serving", "socket", d.Socket(), "runsc", bins.runsc, "gvisor", gv, "adopted", adopt)
-	err = apiserver.New(sup, apiserver.Version{Podbox: version, GVisor: gv}, apiserver.WithObjects(objs)).Serve(ctx, d.Socket())
+	err = srv.Serve(ctx, d.Socket())
 	log.Info("podbox supervisor stopping its sandboxes")
 	sup.Shutdown()
 	return err

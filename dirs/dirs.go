@@ -6,9 +6,10 @@
 //     $XDG_RUNTIME_DIR/podbox, or /tmp/podbox-$UID when XDG_RUNTIME_DIR is unset (CI
 //     runners and `su` sessions often have none). It is mode 0700 and does not
 //     survive a reboot, like the sandboxes it describes.
-//   - Persistent state (images, pod records, logs) lives under
-//     $XDG_DATA_HOME/podbox, default ~/.local/share/podbox, and survives both a
-//     supervisor restart and a reboot.
+//   - Persistent state (images, pod records, logs, the HTTPS endpoint's
+//     certificates) lives under $XDG_DATA_HOME/podbox, default
+//     ~/.local/share/podbox, and survives both a supervisor restart and a
+//     reboot.
 //
 // Every path podbox uses is derived here, so a newcomer finds the whole on-disk
 // layout in one file.
@@ -101,6 +102,15 @@ func (d Dirs) Objects() string { return filepath.Join(d.Data, "objects") }
 // Volumes holds the named persistent volumes that pods' persistentVolumeClaim
 // volumes use (package volume); they outlive the pods.
 func (d Dirs) Volumes() string { return filepath.Join(d.Data, "volumes") }
+
+// HTTPS holds what the API's HTTPS endpoint needs (mode 0700): the per-user
+// certificate authority, the server's and the client's certificates and keys
+// (package pki), and the port (HTTPSPort).
+func (d Dirs) HTTPS() string { return filepath.Join(d.Data, "https") }
+
+// HTTPSPort records the loopback port of the HTTPS endpoint, chosen on the
+// first start and kept, so that exported kubeconfigs stay valid.
+func (d Dirs) HTTPSPort() string { return filepath.Join(d.HTTPS(), "port") }
 
 // PodVolumes holds the memory-backed volumes of running pods (secrets,
 // emptyDir medium: Memory): the runtime directory is a tmpfs on most hosts.

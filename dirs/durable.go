@@ -11,9 +11,20 @@ import (
 // power cut leaves an empty or partial file: the data goes to a temporary
 // file in the same directory, which is fsynced before it is renamed over path
 // (renameio), and the directory is fsynced after, so the new name is on disk
-// when WriteFile returns.
+// when WriteFile returns. The file gets exactly perm, whatever the umask or
+// the mode of the file it replaces (a kubeconfig merged into must not stay
+// readable by others once it holds a key).
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	if err := renameio.WriteFile(path, data, perm, renameio.WithTempDir(filepath.Dir(path))); err != nil {
+	// Not renameio.WriteFile, which keeps the mode of an existing file.
+	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithStaticPermissions(perm))
+	if err != nil {
+		return err
+	}
+	defer f.Cleanup()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.CloseAtomicallyReplace(); err != nil { // fsyncs, then renames
 		return err
 	}
 	return SyncDir(filepath.Dir(path))

@@ -120,6 +120,7 @@ func commands() []*cli.Command {
 		volumeCommand(),
 		rmiCommand(),
 		daemonCommand(),
+		kubeconfigCommand(),
 		versionCommand(),
 		infoCommand(),
 		completionCommand(),
