@@ -159,16 +159,22 @@ func TestDeletionGraceAndPreStop(t *testing.T) {
 	}
 	await(t, rt, "Exec app attempt=0 [drain]")
 	await(t, rt, "StopContainer app attempt=0 signal=TERM")
-	for !fc.HasWaiters() {
-		time.Sleep(time.Millisecond)
+	// The clock moves a second at a time until SIGKILL comes: never before
+	// the 20 s since the deletion.
+	deleted := fc.Now()
+	killed := func() bool {
+		return slices.ContainsFunc(rt.Calls(), func(c string) bool { return strings.HasPrefix(c, "KillContainer app attempt=0") })
 	}
-	fc.Step(19 * time.Second)
-	time.Sleep(20 * time.Millisecond)
-	if slices.ContainsFunc(rt.Calls(), func(c string) bool { return strings.HasPrefix(c, "KillContainer") }) {
-		t.Fatalf("SIGKILL before the grace period ended: %q", rt.Calls())
+	for wall := time.Now(); !killed(); {
+		if fc.Since(deleted) >= 30*time.Second || time.Since(wall) > 5*time.Second {
+			t.Fatalf("no SIGKILL after the grace period: %q", rt.Calls())
+		}
+		fc.Step(time.Second)
+		time.Sleep(5 * time.Millisecond)
+		if killed() && fc.Since(deleted) < 20*time.Second {
+			t.Fatalf("SIGKILL %s after the deletion, before the grace period ended", fc.Since(deleted))
+		}
 	}
-	fc.Step(time.Second)
-	await(t, rt, "KillContainer app attempt=0")
 	await(t, rt, "RemovePodSandbox")
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if _, err := s.Get("default", "web"); err != nil {
