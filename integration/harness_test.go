@@ -252,9 +252,17 @@ type result struct {
 // run runs podbox with args (and stdin, if not nil) and returns its outcome.
 func (e *env) run(t *testing.T, stdin io.Reader, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return e.runTool(t, filepath.Join(e.bin, "podbox"), 2*time.Minute, stdin, args...)
+}
+
+// runTool runs a program with e's environment (podbox, or a client such as
+// kubectl) and returns its outcome; it fails the test if the program could
+// not be run at all.
+func (e *env) runTool(t *testing.T, path string, timeout time.Duration, stdin io.Reader, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "podbox"), args...)
+	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = e.environ()
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
@@ -264,7 +272,7 @@ func (e *env) run(t *testing.T, stdin io.Reader, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("podbox %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("%s %s: %v", filepath.Base(path), strings.Join(args, " "), err)
 	}
 	return r
 }

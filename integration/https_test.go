@@ -4,7 +4,6 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -314,20 +313,7 @@ func kubectl(t *testing.T, e *env, args ...string) result {
 	if kubectlErr != nil {
 		t.Fatal(kubectlErr)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, kubectlPath, args...)
-	cmd.Env = e.environ()
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("kubectl %s: %v", strings.Join(args, " "), err)
-	}
-	return r
+	return e.runTool(t, kubectlPath, time.Minute, nil, args...)
 }
 
 // buildKubectl builds testdata/kubectl into dir, after checking that its

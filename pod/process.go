@@ -121,18 +121,8 @@ func Field(p *corev1.Pod, fp string) (string, error) {
 }
 
 func user(p *corev1.Pod, c *corev1.Container, imageUser string) string {
-	var uid, gid *int64
-	if sc := p.Spec.SecurityContext; sc != nil {
-		uid, gid = sc.RunAsUser, sc.RunAsGroup
-	}
-	if sc := c.SecurityContext; sc != nil {
-		if sc.RunAsUser != nil {
-			uid = sc.RunAsUser
-		}
-		if sc.RunAsGroup != nil {
-			gid = sc.RunAsGroup
-		}
-	}
+	ra := effectiveRunAs(p, c)
+	uid, gid := ra.user, ra.group
 	u := imageUser
 	if uid != nil {
 		// runAsUser replaces the image's user and group: the group then

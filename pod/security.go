@@ -87,19 +87,8 @@ func supplementalGroups(p *corev1.Pod) []uint32 {
 // uid 0, and an image user given by name cannot be verified. imageUser is the
 // image config's User ("" is root).
 func verifyRunAsNonRoot(p *corev1.Pod, c *corev1.Container, imageUser string) error {
-	var nonRoot *bool
-	var runAsUser *int64
-	if sc := p.Spec.SecurityContext; sc != nil {
-		nonRoot, runAsUser = sc.RunAsNonRoot, sc.RunAsUser
-	}
-	if sc := c.SecurityContext; sc != nil {
-		if sc.RunAsNonRoot != nil {
-			nonRoot = sc.RunAsNonRoot
-		}
-		if sc.RunAsUser != nil {
-			runAsUser = sc.RunAsUser
-		}
-	}
+	ra := effectiveRunAs(p, c)
+	nonRoot, runAsUser := ra.nonRoot, ra.user
 	if nonRoot == nil || !*nonRoot {
 		return nil
 	}
@@ -119,6 +108,33 @@ func verifyRunAsNonRoot(p *corev1.Pod, c *corev1.Container, imageUser string) er
 		return fmt.Errorf("container has runAsNonRoot and image has non-numeric user (%s), cannot verify user is non-root (pod: %q, container: %s)", user, podName, c.Name)
 	}
 	return nil
+}
+
+// runAs is a container's effective runAsUser, runAsGroup and runAsNonRoot:
+// the container's securityContext over the pod's, field by field, as the
+// kubelet's DetermineEffectiveSecurityContext merges them.
+type runAs struct {
+	user, group *int64
+	nonRoot     *bool
+}
+
+func effectiveRunAs(p *corev1.Pod, c *corev1.Container) runAs {
+	var ra runAs
+	if sc := p.Spec.SecurityContext; sc != nil {
+		ra = runAs{user: sc.RunAsUser, group: sc.RunAsGroup, nonRoot: sc.RunAsNonRoot}
+	}
+	if sc := c.SecurityContext; sc != nil {
+		if sc.RunAsUser != nil {
+			ra.user = sc.RunAsUser
+		}
+		if sc.RunAsGroup != nil {
+			ra.group = sc.RunAsGroup
+		}
+		if sc.RunAsNonRoot != nil {
+			ra.nonRoot = sc.RunAsNonRoot
+		}
+	}
+	return ra
 }
 
 // mergeGroups appends to the pod's groups the image's groups for the user
