@@ -143,6 +143,10 @@ func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if wantsTable(r) {
+		writePodTable(w, r, []corev1.Pod{*p}, p.ResourceVersion)
+		return
+	}
 	writePod(w, r, http.StatusOK, p)
 }
 

@@ -82,6 +82,10 @@ func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
 			list.Items = append(list.Items, p)
 		}
 	}
+	if wantsTable(r) {
+		writePodTable(w, r, list.Items, rv)
+		return
+	}
 	list.APIVersion, list.Kind = "v1", "PodList"
 	list.ResourceVersion = rv
 	writeNegotiated(w, r, http.StatusOK, list)

@@ -361,3 +361,30 @@ func moduleVersion(path, module string) (string, error) {
 	}
 	return string(m[1]), nil
 }
+
+// TestHTTPSKubectlGetTable: an unmodified kubectl get prints kubectl's pod
+// columns from podbox's server-side Table, as podbox's own get does.
+func TestHTTPSKubectlGetTable(t *testing.T) {
+	t.Parallel()
+	e := shared
+	kc := filepath.Join(t.TempDir(), "podbox.yaml")
+	if err := os.WriteFile(kc, []byte(e.ok(t, "kubeconfig")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startShellPod(t, e, "kubectl-table")
+	r := kubectl(t, e, "--kubeconfig", kc, "get", "pod", "kubectl-table", "-o", "wide")
+	if r.code != 0 {
+		t.Fatalf("kubectl get: %+v", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES" {
+		t.Fatalf("kubectl get -o wide:\n%s", r.stdout)
+	}
+	if f := strings.Fields(lines[1]); f[0] != "kubectl-table" || f[1] != "1/1" || f[2] != "Running" || f[3] != "0" {
+		t.Errorf("kubectl get row: %q", lines[1])
+	}
+	ours := strings.Fields(strings.Split(e.ok(t, "get", "pod", "kubectl-table", "-o", "wide"), "\n")[1])
+	if f := strings.Fields(lines[1]); strings.Join(f[:4], " ") != strings.Join(ours[:4], " ") || f[5] != ours[5] {
+		t.Errorf("kubectl %q and podbox %q disagree", f, ours)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"podbox.dev/podbox/objects"
+	"podbox.dev/podbox/pod"
 )
 
 // applyConfigObjects creates or updates the set's ConfigMaps, then its
@@ -355,7 +356,7 @@ func printConfigObjects(stdout, stderr io.Writer, res configResource, objs []con
 		case *corev1.Secret:
 			cells = append(cells, string(o.Type), strconv.Itoa(len(o.Data)))
 		}
-		cells = append(cells, age(o.GetCreationTimestamp().Time, now))
+		cells = append(cells, pod.Age(o.GetCreationTimestamp().Time, now))
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()

@@ -12,6 +12,8 @@ import (
 	"github.com/urfave/cli/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"podbox.dev/podbox/pod"
 )
 
 // volumeCommand is `podbox volume`: the named persistent volumes that pods'
@@ -86,7 +88,7 @@ func listVolumes(ctx context.Context, w io.Writer, claims claimsGetter, pods pod
 	for _, pvc := range list.Items {
 		size := pvc.Status.Capacity[corev1.ResourceStorage]
 		by := users[pvc.Namespace+"/"+pvc.Name]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", pvc.Namespace, pvc.Name, humanSize(size.Value()), orNone(strings.Join(by, ",")), age(pvc.CreationTimestamp.Time, now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", pvc.Namespace, pvc.Name, humanSize(size.Value()), orNone(strings.Join(by, ",")), pod.Age(pvc.CreationTimestamp.Time, now))
 	}
 	return tw.Flush()
 }
