@@ -225,7 +225,6 @@ func Age(t, now time.Time) string {
 	return duration.HumanDuration(now.Sub(t))
 }
 
-
 func noneIfEmpty(s string) string {
 	if s == "" {
 		return "<none>"
