@@ -57,3 +57,31 @@ func TestPodTable(t *testing.T) {
 		t.Errorf("plain JSON: %v %s", err, rec.Body)
 	}
 }
+
+// TestUnroutedStatus: a path nothing serves gets the API server's 404
+// Status and a method a path does not take its 405 Status, not Go's plain
+// text.
+func TestUnroutedStatus(t *testing.T) {
+	s := New(newFakePods(), Version{})
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		reason       metav1.StatusReason
+	}{
+		{"GET", "/api/v1/namespaces/default/widgets", http.StatusNotFound, metav1.StatusReasonNotFound},
+		{"GET", "/nothing/here", http.StatusNotFound, metav1.StatusReasonNotFound},
+		{"PUT", "/api/v1/namespaces/default/events", http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed},
+	} {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		var st metav1.Status
+		if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || rec.Code != tc.code || st.Kind != "Status" || st.Reason != tc.reason || st.Code != int32(tc.code) {
+			t.Errorf("%s %s: %d %s (%v)", tc.method, tc.path, rec.Code, rec.Body, err)
+		}
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/namespaces/default/pods", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("a served path: %d %s", rec.Code, rec.Body)
+	}
+}
