@@ -114,8 +114,7 @@ func computePodActions(v *podView, now time.Time) podActions {
 		}
 		return a
 	}
-	if d := v.spec.ActiveDeadlineSeconds; d != nil {
-		end := v.startTime.Add(time.Duration(*d) * time.Second)
+	if end, ok := activeDeadline(v.spec, v.startTime); ok {
 		if !now.Before(end) {
 			a.Stop = stopDeadline
 			return a
@@ -222,6 +221,15 @@ func startOrRetry(c containerView, now time.Time, a *podActions, start func()) {
 		return
 	}
 	start()
+}
+
+// activeDeadline is when a pod started at start has been active for its
+// activeDeadlineSeconds, if it has one.
+func activeDeadline(spec *corev1.PodSpec, start time.Time) (time.Time, bool) {
+	if d := spec.ActiveDeadlineSeconds; d != nil {
+		return start.Add(time.Duration(*d) * time.Second), true
+	}
+	return time.Time{}, false
 }
 
 // shouldRestart is the kubelet's ShouldContainerBeRestarted for an exited

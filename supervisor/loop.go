@@ -49,8 +49,11 @@ func (r *runner) kick() {
 // loop drives the pod until it is deleted or the supervisor shuts down.
 func (r *runner) loop() {
 	defer close(r.loopDone)
-	if d := r.rec.Pod.Spec.ActiveDeadlineSeconds; d != nil {
-		go r.interruptAtDeadline(time.Duration(*d) * time.Second)
+	r.mu.Lock()
+	end, ok := activeDeadline(&r.rec.Pod.Spec, r.rec.StartTime)
+	r.mu.Unlock()
+	if ok {
+		go r.interruptAtDeadline(end)
 	}
 	for !r.ending() {
 		a := computePodActions(r.view(), r.sup.opts.Clock.Now())
@@ -91,10 +94,7 @@ func (r *runner) idle(wake time.Time) {
 
 // interruptAtDeadline ends whatever the pod is doing when its active
 // deadline passes (an image pull, a hook), so the loop can stop the pod.
-func (r *runner) interruptAtDeadline(d time.Duration) {
-	r.mu.Lock()
-	end := r.rec.StartTime.Add(d)
-	r.mu.Unlock()
+func (r *runner) interruptAtDeadline(end time.Time) {
 	select {
 	case <-r.loopDone:
 		return
@@ -213,10 +213,10 @@ func (r *runner) startOne(name string) {
 	if err == nil {
 		err = r.ctx.Err()
 	}
+	var cfg errConfig
+	var shown errShown
 	if err == nil {
 		err = r.startContainer(spec)
-		var cfg errConfig
-		var shown errShown
 		if err != nil && !errors.As(err, &cfg) && !errors.As(err, &shown) {
 			r.waitingError(name, "RunContainerError", err)
 		}
@@ -224,7 +224,6 @@ func (r *runner) startOne(name string) {
 	r.mu.Lock()
 	f := &r.ctrs[name].containerFacts
 	f.startBlocked, f.retryAt = err != nil, time.Time{}
-	var cfg errConfig
 	if errors.As(err, &cfg) {
 		f.retryAt = r.sup.opts.Clock.Now().Add(configRetryInterval)
 	}
@@ -272,15 +271,13 @@ func (r *runner) replaceInstance(name string) {
 	now := r.sup.opts.Clock.Now()
 	r.update(func(rec *podRecord) {
 		c, _ := r.container(name)
-		fin, _ := c.finished()
+		if fin, ok := c.finished(); ok {
+			c.Backoff, c.BackoffAt = nextBackoff(c, fin), now
+		}
 		if c.Terminated {
 			c.Last = c.current()
 		}
-		next := *c
-		if fin != nil {
-			next.Backoff, next.BackoffAt = nextBackoff(c, fin), now
-		}
-		*c = next.newInstance(c.RestartCount+1, c.Last)
+		*c = c.newInstance(c.RestartCount+1, c.Last)
 	})
 }
 
@@ -318,11 +315,7 @@ func (r *runner) exceedDeadline() {
 		rec.Reason, rec.Message = reasonDeadlineExceeded, msg
 	})
 	r.cancel()
-	grace := int64(30)
-	if g := r.rec.Pod.Spec.TerminationGracePeriodSeconds; g != nil {
-		grace = *g
-	}
-	r.setKillDeadline(grace)
+	r.setKillDeadline(terminationGrace(&r.rec.Pod.Spec))
 	r.stopInOrder(r.liveContainers())
 	r.stopSandbox()
 }

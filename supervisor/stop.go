@@ -11,6 +11,15 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 )
 
+// terminationGrace is the pod's terminationGracePeriodSeconds, 30 when
+// unset (the API's default).
+func terminationGrace(spec *corev1.PodSpec) int64 {
+	if t := spec.TerminationGracePeriodSeconds; t != nil {
+		return *t
+	}
+	return 30
+}
+
 // minGrace is the kubelet's floor between the stop signal and SIGKILL.
 const minGrace = 2 * time.Second
 
@@ -57,10 +66,7 @@ func (r *runner) dryRunDelete(gracePeriod *int64) *corev1.Pod {
 // gracePeriod (nil: the pod's own) gets: none for a finished pod, and never
 // longer than that of a deletion already under way. The caller holds r.mu.
 func (r *runner) deletionGraceLocked(gracePeriod *int64) int64 {
-	grace := int64(30)
-	if t := r.rec.Pod.Spec.TerminationGracePeriodSeconds; t != nil {
-		grace = *t
-	}
+	grace := terminationGrace(&r.rec.Pod.Spec)
 	if gracePeriod != nil {
 		grace = *gracePeriod
 	}
