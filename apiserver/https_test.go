@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"podbox.dev/podbox/pki"
+	"podbox.dev/podbox/pki/pkitest"
 )
 
 // serveHTTPS serves pods on loopback HTTPS with the certificates of a new
@@ -48,20 +49,6 @@ func serveHTTPS(t *testing.T, pods ...*corev1.Pod) (string, pki.Client) {
 	return "https://" + l.Addr().String(), cred
 }
 
-// otherUser is the client credentials of another user's podbox.
-func otherUser(t *testing.T) pki.Client {
-	t.Helper()
-	dir := t.TempDir()
-	if _, err := pki.Open(dir, pki.Options{User: "mallory"}); err != nil {
-		t.Fatal(err)
-	}
-	cred, err := pki.ReadClient(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cred
-}
-
 func TestHTTPSServesTheUsersClient(t *testing.T) {
 	url, cred := serveHTTPS(t, testPod("default", "web", corev1.PodRunning, nil))
 	cs, err := kubernetes.NewForConfig(&rest.Config{Host: url, TLSClientConfig: rest.TLSClientConfig{
@@ -90,7 +77,7 @@ func TestHTTPSServesTheUsersClient(t *testing.T) {
 // with a Status, as from kube-apiserver; nothing of the pods is sent.
 func TestHTTPSRefusesOthers(t *testing.T) {
 	url, cred := serveHTTPS(t, testPod("default", "web", corev1.PodRunning, nil))
-	other := otherUser(t)
+	other := pkitest.Client(t, "mallory")
 	otherPair, err := tls.X509KeyPair(other.Cert, other.Key)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +118,7 @@ func TestHTTPSRefusesOthers(t *testing.T) {
 // user's kubeconfig) refuses the server at the handshake.
 func TestHTTPSServerIsVerified(t *testing.T) {
 	url, _ := serveHTTPS(t)
-	other := otherUser(t)
+	other := pkitest.Client(t, "mallory")
 	cs, err := kubernetes.NewForConfig(&rest.Config{Host: url, TLSClientConfig: rest.TLSClientConfig{
 		CAData: other.CA, CertData: other.Cert, KeyData: other.Key,
 	}})

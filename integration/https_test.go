@@ -29,6 +29,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"podbox.dev/podbox/pki"
+	"podbox.dev/podbox/pki/pkitest"
 )
 
 // kubeconfig runs `podbox kubeconfig` and returns the kubeconfig it prints.
@@ -106,7 +107,7 @@ func TestHTTPSRefusesStrangers(t *testing.T) {
 	server := cfg.Clusters["podbox"].Server
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(cfg.Clusters["podbox"].CertificateAuthorityData)
-	other := otherPodboxClient(t)
+	other := pkitest.Client(t, "someone-else")
 	otherPair, err := tls.X509KeyPair(other.Cert, other.Key)
 	if err != nil {
 		t.Fatal(err)
@@ -141,20 +142,6 @@ func TestHTTPSRefusesStrangers(t *testing.T) {
 	if !errors.As(err, &unknown) {
 		t.Errorf("client trusting another CA: %v, want a certificate verification failure", err)
 	}
-}
-
-// otherPodboxClient is the client credentials of a podbox with another CA.
-func otherPodboxClient(t *testing.T) pki.Client {
-	t.Helper()
-	dir := t.TempDir()
-	if _, err := pki.Open(dir, pki.Options{User: "someone-else"}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := pki.ReadClient(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // TestHTTPSKeptAcrossRestarts: the port and the credentials stay the same
